@@ -65,7 +65,10 @@ impl OrganId {
             .chars()
             .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')))
         {
-            return Err(OrganIdError::BadCharacter { id: s.to_owned(), ch });
+            return Err(OrganIdError::BadCharacter {
+                id: s.to_owned(),
+                ch,
+            });
         }
         if !s.as_bytes()[0].is_ascii_alphanumeric() {
             return Err(OrganIdError::BadStart(s.to_owned()));
@@ -154,17 +157,31 @@ mod tests {
 
     #[test]
     fn national_ids() {
-        for s in ["000.00.00.G22", "000.00.18.G12", "002.00.20.H13", "000.00.00.H41"] {
+        for s in [
+            "000.00.00.G22",
+            "000.00.18.G12",
+            "002.00.20.H13",
+            "000.00.00.H41",
+        ] {
             let id = OrganId::parse(s).unwrap();
             assert!(id.is_national(), "{s}");
             assert_eq!(id.as_str(), s);
         }
-        assert_eq!(OrganId::parse("000.00.00.G22").unwrap().level1(), Some("G22"));
+        assert_eq!(
+            OrganId::parse("000.00.00.G22").unwrap().level1(),
+            Some("G22")
+        );
     }
 
     #[test]
     fn free_form_ids_parse_but_are_not_national() {
-        for s in ["vxp.saas.03", "000.00.00.g22", "00.00.00.G22", "000.00.00.G2", "000-00-00-G22"] {
+        for s in [
+            "vxp.saas.03",
+            "000.00.00.g22",
+            "00.00.00.G22",
+            "000.00.00.G2",
+            "000-00-00-G22",
+        ] {
             let id = OrganId::parse(s).unwrap();
             assert!(!id.is_national(), "{s}");
             assert_eq!(id.level1(), None);
@@ -174,10 +191,25 @@ mod tests {
     #[test]
     fn unsafe_ids_are_refused() {
         assert_eq!(OrganId::parse(""), Err(OrganIdError::Empty));
-        assert!(matches!(OrganId::parse("a b"), Err(OrganIdError::BadCharacter { ch: ' ', .. })));
-        assert!(matches!(OrganId::parse(".hidden"), Err(OrganIdError::BadStart(_))));
-        assert!(matches!(OrganId::parse("a/b"), Err(OrganIdError::BadCharacter { ch: '/', .. })));
-        assert!(matches!(OrganId::parse("Bộ"), Err(OrganIdError::BadCharacter { .. })));
-        assert!(matches!(OrganId::parse(&"a".repeat(65)), Err(OrganIdError::TooLong(65))));
+        assert!(matches!(
+            OrganId::parse("a b"),
+            Err(OrganIdError::BadCharacter { ch: ' ', .. })
+        ));
+        assert!(matches!(
+            OrganId::parse(".hidden"),
+            Err(OrganIdError::BadStart(_))
+        ));
+        assert!(matches!(
+            OrganId::parse("a/b"),
+            Err(OrganIdError::BadCharacter { ch: '/', .. })
+        ));
+        assert!(matches!(
+            OrganId::parse("Bộ"),
+            Err(OrganIdError::BadCharacter { .. })
+        ));
+        assert!(matches!(
+            OrganId::parse(&"a".repeat(65)),
+            Err(OrganIdError::TooLong(65))
+        ));
     }
 }

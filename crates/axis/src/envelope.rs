@@ -1,0 +1,251 @@
+//! The unit the axis carries: opaque signed bytes plus routing metadata.
+
+use bytes::Bytes;
+use sha2::{Digest, Sha256};
+
+use crate::AxisError;
+
+/// Longest agency id accepted. Ids become routing keys and queue-name parts
+/// (AMQP short strings, 255 bytes), so they must stay well below that.
+pub const MAX_ID_LEN: usize = 64;
+
+/// What an envelope carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// A signed official document (edXML).
+    Document,
+    /// A status message (arrived, accepted, refused...) about a document;
+    /// routed back to the original sender.
+    Status,
+}
+
+impl Kind {
+    /// Wire name used in headers and file metadata.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Document => "document",
+            Kind::Status => "status",
+        }
+    }
+
+    /// Parse the wire name.
+    pub fn parse(s: &str) -> Option<Kind> {
+        match s {
+            "document" => Some(Kind::Document),
+            "status" => Some(Kind::Status),
+            _ => None,
+        }
+    }
+}
+
+/// Check that `id` can be used as an agency identifier on the axis.
+///
+/// The real identifiers look like `000.00.00.G22`, but staging systems use
+/// free-form ids (`vxp.saas.03`), so the check is about what the transport
+/// needs, not about the OrganId grammar (that lives in the directory crate):
+/// non-empty, at most [`MAX_ID_LEN`] bytes, only ASCII letters, digits and
+/// `. - _ :`, not made of dots only. Characters like `*`, `#`, `/`, `,` and
+/// spaces are excluded because they would be wildcards in topic bindings,
+/// path separators in the embedded axis, or list separators in headers.
+pub fn validate_agency_id(id: &str) -> Result<(), AxisError> {
+    let bad = |reason| {
+        Err(AxisError::InvalidId {
+            id: id.to_string(),
+            reason,
+        })
+    };
+    if id.is_empty() {
+        return bad("empty");
+    }
+    if id.len() > MAX_ID_LEN {
+        return bad("longer than 64 bytes");
+    }
+    if !id
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b':'))
+    {
+        return bad("only ASCII letters, digits and . - _ : are allowed");
+    }
+    if id.bytes().all(|b| b == b'.') {
+        return bad("dots only");
+    }
+    Ok(())
+}
+
+/// Hex SHA-256 of `payload`: the digest and message id of an envelope.
+pub fn payload_digest(payload: &[u8]) -> String {
+    hex::encode(Sha256::digest(payload))
+}
+
+/// A signed document or status on its way through the axis.
+///
+/// The payload is opaque to the transport (the signed edXML bytes); the
+/// other fields are routing metadata copied into broker headers so that
+/// routing, dead-lettering and tracking never need to parse XML.
+///
+/// Fields are private so that an envelope can only be built through
+/// [`Envelope::new`] / [`Envelope::status`], which validate ids and compute the
+/// digest: a message id that does not match the payload cannot exist.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Envelope {
+    kind: Kind,
+    message_id: String,
+    sender: String,
+    recipients: Vec<String>,
+    key_id: String,
+    digest: String,
+    payload: Bytes,
+}
+
+impl Envelope {
+    /// Build a document (or status) envelope.
+    ///
+    /// `sender` and every recipient must pass [`validate_agency_id`];
+    /// recipients must be non-empty and without duplicates (one delivery is
+    /// tracked per (document, recipient)). The digest and message id are the
+    /// hex SHA-256 of `payload`, so the same signed bytes always get the
+    /// same id and receivers can deduplicate redeliveries on it.
+    pub fn new(
+        kind: Kind,
+        sender: impl Into<String>,
+        recipients: Vec<String>,
+        key_id: impl Into<String>,
+        payload: impl Into<Bytes>,
+    ) -> Result<Envelope, AxisError> {
+        let sender = sender.into();
+        let key_id = key_id.into();
+        validate_agency_id(&sender)?;
+        if recipients.is_empty() {
+            return Err(AxisError::InvalidEnvelope("no recipient".into()));
+        }
+        for (i, r) in recipients.iter().enumerate() {
+            validate_agency_id(r)?;
+            if recipients[..i].contains(r) {
+                return Err(AxisError::InvalidEnvelope(format!("duplicate recipient {r}")));
+            }
+        }
+        // The key id travels in a header: keep it printable and bounded.
+        if key_id.len() > 200 || key_id.bytes().any(|b| !(0x21..0x7f).contains(&b)) {
+            return Err(AxisError::InvalidEnvelope(
+                "key id must be 1..200 printable ASCII characters without spaces".into(),
+            ));
+        }
+        let payload = payload.into();
+        let digest = payload_digest(&payload);
+        Ok(Envelope {
+            kind,
+            message_id: digest.clone(),
+            sender,
+            recipients,
+            key_id,
+            digest,
+            payload,
+        })
+    }
+
+    /// A document for `recipients`.
+    pub fn document(
+        sender: impl Into<String>,
+        recipients: Vec<String>,
+        key_id: impl Into<String>,
+        payload: impl Into<Bytes>,
+    ) -> Result<Envelope, AxisError> {
+        Envelope::new(Kind::Document, sender, recipients, key_id, payload)
+    }
+
+    /// A status from `sender` about a document of `original_sender`: it is
+    /// routed back to the original sender, its only recipient.
+    pub fn status(
+        sender: impl Into<String>,
+        original_sender: impl Into<String>,
+        key_id: impl Into<String>,
+        payload: impl Into<Bytes>,
+    ) -> Result<Envelope, AxisError> {
+        Envelope::new(
+            Kind::Status,
+            sender,
+            vec![original_sender.into()],
+            key_id,
+            payload,
+        )
+    }
+
+    /// Rebuild an envelope read back from the transport, checking that the
+    /// payload still matches the digest it was sent with.
+    pub(crate) fn from_wire(
+        kind: Kind,
+        sender: String,
+        recipients: Vec<String>,
+        key_id: String,
+        digest: &str,
+        payload: Bytes,
+    ) -> Result<Envelope, AxisError> {
+        let env = Envelope::new(kind, sender, recipients, key_id, payload)?;
+        if env.digest != digest {
+            return Err(AxisError::InvalidEnvelope(format!(
+                "payload digest {} does not match header digest {digest}",
+                env.digest
+            )));
+        }
+        Ok(env)
+    }
+
+    /// Document or status.
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+    /// Message id (hex SHA-256 of the payload): the deduplication key.
+    pub fn message_id(&self) -> &str {
+        &self.message_id
+    }
+    /// Sending agency.
+    pub fn sender(&self) -> &str {
+        &self.sender
+    }
+    /// All recipients of the message (for a status: the original sender).
+    pub fn recipients(&self) -> &[String] {
+        &self.recipients
+    }
+    /// Identifier of the key that signed the payload.
+    pub fn key_id(&self) -> &str {
+        &self.key_id
+    }
+    /// Hex SHA-256 of the payload.
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+    /// The signed bytes.
+    pub fn payload(&self) -> &Bytes {
+        &self.payload
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids() {
+        for ok in ["000.00.00.G22", "vxp.saas.03", "a", "A-b_c:d"] {
+            validate_agency_id(ok).unwrap();
+        }
+        for bad in ["", "...", "a b", "a*", "a#", "a/b", "a,b", "é", &"x".repeat(65)] {
+            assert!(validate_agency_id(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn envelope_checks() {
+        let e = Envelope::document("A", vec!["B".into(), "C".into()], "k1", &b"x"[..]).unwrap();
+        assert_eq!(e.message_id(), e.digest());
+        assert_eq!(e.digest(), payload_digest(b"x"));
+        assert!(Envelope::document("A", vec![], "k", &b"x"[..]).is_err());
+        assert!(Envelope::document("A", vec!["B".into(), "B".into()], "k", &b"x"[..]).is_err());
+        assert!(Envelope::document("A", vec!["B".into()], "k y", &b"x"[..]).is_err());
+        let s = Envelope::status("B", "A", "k2", &b"s"[..]).unwrap();
+        assert_eq!(s.recipients(), ["A".to_string()]);
+        assert_eq!(s.kind(), Kind::Status);
+        let bad = Envelope::from_wire(Kind::Document, "A".into(), vec!["B".into()], "k".into(), "00", Bytes::from_static(b"x"));
+        assert!(bad.is_err());
+    }
+}

@@ -1,0 +1,874 @@
+//! A small namespace-aware tree, built from quick-xml events under [`Limits`].
+//!
+//! Why a tree and not a pure event stream: edXML documents are small apart
+//! from their attachments, and both users of this crate (the edXML model and
+//! the XML-DSig verifier) need to look at the same element more than once
+//! (the verifier canonicalizes the document *without* the signature, then
+//! the signature's `SignedInfo` alone). Text and names borrow from the input,
+//! so the tree costs little beyond the input itself.
+//!
+//! The parser keeps an explicit stack instead of recursing, so no input can
+//! overflow the thread's stack, and it never resolves an entity other than
+//! the five predefined ones and character references.
+
+use std::borrow::Cow;
+
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::Reader;
+
+use crate::error::{XmlError, XmlErrorKind};
+use crate::limits::Limits;
+
+/// The namespace bound to the `xml` prefix by definition.
+pub const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
+/// The namespace of `xmlns` declarations; never bindable.
+const XMLNS_NS: &str = "http://www.w3.org/2000/xmlns/";
+
+/// A parsed document: the root element and the processing instructions
+/// around it. Comments are dropped (canonical XML without comments ignores
+/// them and no edXML field lives in one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Document<'a> {
+    source: &'a [u8],
+    /// Processing instructions before the root element.
+    pub prolog: Vec<ProcessingInstruction<'a>>,
+    /// The root element.
+    pub root: Element<'a>,
+    /// Processing instructions after the root element.
+    pub epilog: Vec<ProcessingInstruction<'a>>,
+}
+
+/// A processing instruction `<?target data?>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessingInstruction<'a> {
+    /// The target name.
+    pub target: &'a str,
+    /// Everything after the target and its following white space.
+    pub data: &'a str,
+}
+
+/// A namespace declaration (`xmlns="..."` or `xmlns:p="..."`) as written on
+/// an element.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NsDecl<'a> {
+    /// The declared prefix; `None` for the default namespace.
+    pub prefix: Option<&'a str>,
+    /// The namespace name; empty only for `xmlns=""`.
+    pub uri: Cow<'a, str>,
+}
+
+/// An attribute that is not a namespace declaration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attribute<'a> {
+    /// The prefix as written.
+    pub prefix: Option<&'a str>,
+    /// The local name.
+    pub local: &'a str,
+    /// The namespace name (unprefixed attributes have none).
+    pub ns: Option<Cow<'a, str>>,
+    /// The normalized value, entities resolved.
+    pub value: Cow<'a, str>,
+}
+
+/// An element with its resolved namespace, attributes and children.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Element<'a> {
+    /// The prefix as written.
+    pub prefix: Option<&'a str>,
+    /// The local name.
+    pub local: &'a str,
+    /// The namespace name, if any.
+    pub ns: Option<Cow<'a, str>>,
+    /// Namespace declarations written on this element.
+    pub ns_decls: Vec<NsDecl<'a>>,
+    /// Attributes other than namespace declarations, in document order.
+    pub attrs: Vec<Attribute<'a>>,
+    /// Child nodes in document order; adjacent text is merged.
+    pub children: Vec<Node<'a>>,
+    /// Byte offset of the start tag's `<`.
+    pub offset: usize,
+    /// Byte offset of the end tag's `<`; `None` for an empty-element tag.
+    pub end_offset: Option<usize>,
+}
+
+/// A child of an element.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Node<'a> {
+    /// A child element.
+    Element(Element<'a>),
+    /// Character data: entities resolved, CDATA sections unwrapped, line
+    /// ends normalized.
+    Text(Cow<'a, str>),
+    /// A processing instruction.
+    Pi(ProcessingInstruction<'a>),
+}
+
+impl<'a> Document<'a> {
+    /// Parses `input` under `limits`.
+    pub fn parse(input: &'a [u8], limits: &Limits) -> Result<Document<'a>, XmlError> {
+        Parser::new(input, limits)?.run()
+    }
+
+    /// The bytes this document was parsed from.
+    pub fn source(&self) -> &'a [u8] {
+        self.source
+    }
+
+    /// Line and column of a byte offset in the source.
+    pub fn position(&self, offset: usize) -> crate::Position {
+        crate::Position::locate(self.source, offset)
+    }
+}
+
+impl<'a> Element<'a> {
+    /// True if this element has namespace `ns` and local name `local`.
+    pub fn is(&self, ns: Option<&str>, local: &str) -> bool {
+        self.local == local && self.ns.as_deref() == ns
+    }
+
+    /// The qualified name as written (`prefix:local` or `local`).
+    pub fn qname(&self) -> String {
+        match self.prefix {
+            Some(p) => format!("{p}:{}", self.local),
+            None => self.local.to_owned(),
+        }
+    }
+
+    /// Child elements, in order.
+    pub fn elements(&self) -> impl Iterator<Item = &Element<'a>> {
+        self.children.iter().filter_map(|n| match n {
+            Node::Element(e) => Some(e),
+            _ => None,
+        })
+    }
+
+    /// The concatenated text of the direct text children.
+    ///
+    /// Borrows when there is a single text child, which is the common case
+    /// for leaf fields and for large base64 attachments.
+    pub fn text(&self) -> Cow<'a, str> {
+        let mut texts = self.children.iter().filter_map(|n| match n {
+            Node::Text(t) => Some(t),
+            _ => None,
+        });
+        match (texts.next(), texts.next()) {
+            (None, _) => Cow::Borrowed(""),
+            (Some(t), None) => t.clone(),
+            (Some(a), Some(b)) => {
+                let mut s = String::from(a.as_ref());
+                s.push_str(b);
+                texts.for_each(|t| s.push_str(t));
+                Cow::Owned(s)
+            }
+        }
+    }
+
+    /// The value of the attribute with no namespace and this local name.
+    pub fn attr(&self, local: &str) -> Option<&str> {
+        self.attrs
+            .iter()
+            .find(|a| a.ns.is_none() && a.local == local)
+            .map(|a| a.value.as_ref())
+    }
+}
+
+/// One open element on the parser's stack.
+struct Open<'a> {
+    element: Element<'a>,
+    /// How many namespace bindings were in scope before this element.
+    scope_mark: usize,
+}
+
+struct Parser<'a, 'l> {
+    source: &'a [u8],
+    text: &'a str,
+    limits: &'l Limits,
+    reader: Reader<&'a [u8]>,
+    /// In-scope namespace bindings, innermost last. `None` prefix is the
+    /// default namespace; an empty URI undeclares it.
+    scope: Vec<(Option<&'a str>, Cow<'a, str>)>,
+    stack: Vec<Open<'a>>,
+    pending_text: Option<Cow<'a, str>>,
+    elements: usize,
+}
+
+impl<'a, 'l> Parser<'a, 'l> {
+    fn new(source: &'a [u8], limits: &'l Limits) -> Result<Self, XmlError> {
+        if source.len() > limits.max_bytes {
+            return Err(XmlError {
+                kind: XmlErrorKind::TooLarge {
+                    size: source.len(),
+                    limit: limits.max_bytes,
+                },
+                position: None,
+            });
+        }
+        let text = std::str::from_utf8(source)
+            .map_err(|e| XmlError::at(XmlErrorKind::NotUtf8, source, e.valid_up_to()))?;
+        check_chars(source)?;
+        let mut reader = Reader::from_str(text);
+        let config = reader.config_mut();
+        config.expand_empty_elements = false;
+        config.check_end_names = true;
+        config.check_comments = true;
+        config.trim_text(false);
+        Ok(Parser {
+            source,
+            text,
+            limits,
+            reader,
+            scope: Vec::new(),
+            stack: Vec::new(),
+            pending_text: None,
+            elements: 0,
+        })
+    }
+
+    fn err(&self, kind: XmlErrorKind, offset: usize) -> XmlError {
+        XmlError::at(kind, self.source, offset)
+    }
+
+    /// Re-borrows a slice that quick-xml handed out for the input, with the
+    /// input's lifetime.
+    ///
+    /// quick-xml's accessors tie names and raw values to the event's
+    /// lifetime even though, reading from a `&str`, they point into the
+    /// input. Finding the slice's offset in the input (plain address
+    /// arithmetic, no `unsafe`) lets the tree borrow from the input instead
+    /// of copying every name. If the slice is not inside the input, it is
+    /// copied.
+    fn rebase(&self, bytes: &[u8]) -> Cow<'a, str> {
+        let base = self.source.as_ptr() as usize;
+        let start = bytes.as_ptr() as usize;
+        if start >= base && start + bytes.len() <= base + self.source.len() {
+            let off = start - base;
+            if let Some(s) = self.text.get(off..off + bytes.len()) {
+                return Cow::Borrowed(s);
+            }
+        }
+        Cow::Owned(String::from_utf8_lossy(bytes).into_owned())
+    }
+
+    fn rebase_str(&self, bytes: &[u8], offset: usize) -> Result<&'a str, XmlError> {
+        match self.rebase(bytes) {
+            Cow::Borrowed(s) => Ok(s),
+            // Reading from an in-memory &str, quick-xml always borrows.
+            Cow::Owned(_) => Err(self.err(
+                XmlErrorKind::Malformed("internal: name not borrowed from input".into()),
+                offset,
+            )),
+        }
+    }
+
+    fn run(mut self) -> Result<Document<'a>, XmlError> {
+        let mut prolog = Vec::new();
+        let mut epilog = Vec::new();
+        let mut root: Option<Element<'a>> = None;
+        loop {
+            let offset = self.reader.buffer_position() as usize;
+            let event = self.reader.read_event().map_err(|e| {
+                let at = self.reader.error_position() as usize;
+                self.err(XmlErrorKind::Malformed(e.to_string()), at)
+            })?;
+            match event {
+                Event::Start(start) => {
+                    self.flush_text();
+                    if root.is_some() {
+                        return Err(self.err(
+                            XmlErrorKind::ContentOutsideRoot("a second root element".into()),
+                            offset,
+                        ));
+                    }
+                    let element = self.open(&start, offset)?;
+                    if self.stack.len() >= self.limits.max_depth {
+                        return Err(self.err(
+                            XmlErrorKind::TooDeep {
+                                limit: self.limits.max_depth,
+                            },
+                            offset,
+                        ));
+                    }
+                    let scope_mark = self.scope.len() - element.ns_decls.len();
+                    self.stack.push(Open {
+                        element,
+                        scope_mark,
+                    });
+                }
+                Event::Empty(start) => {
+                    self.flush_text();
+                    if root.is_some() {
+                        return Err(self.err(
+                            XmlErrorKind::ContentOutsideRoot("a second root element".into()),
+                            offset,
+                        ));
+                    }
+                    if self.stack.len() >= self.limits.max_depth {
+                        return Err(self.err(
+                            XmlErrorKind::TooDeep {
+                                limit: self.limits.max_depth,
+                            },
+                            offset,
+                        ));
+                    }
+                    let element = self.open(&start, offset)?;
+                    let mark = self.scope.len() - element.ns_decls.len();
+                    self.scope.truncate(mark);
+                    self.close(element, &mut root);
+                }
+                Event::End(_) => {
+                    self.flush_text();
+                    // check_end_names guarantees a matching open element.
+                    let Some(open) = self.stack.pop() else {
+                        return Err(self.err(
+                            XmlErrorKind::Malformed("end tag without a start tag".into()),
+                            offset,
+                        ));
+                    };
+                    self.scope.truncate(open.scope_mark);
+                    let mut element = open.element;
+                    element.end_offset = Some(offset);
+                    self.close(element, &mut root);
+                }
+                Event::Text(t) => {
+                    let content = t
+                        .xml10_content()
+                        .map_err(|e| self.err(XmlErrorKind::Malformed(e.to_string()), offset))?;
+                    self.text_at(content, offset, root.is_some())?;
+                }
+                Event::CData(c) => {
+                    let content = c
+                        .xml10_content()
+                        .map_err(|e| self.err(XmlErrorKind::Malformed(e.to_string()), offset))?;
+                    if self.stack.is_empty() {
+                        return Err(self.err(
+                            XmlErrorKind::ContentOutsideRoot("a CDATA section".into()),
+                            offset,
+                        ));
+                    }
+                    self.push_text(content);
+                }
+                Event::GeneralRef(r) => {
+                    let name = self.rebase(r.as_ref());
+                    let ch = resolve_reference(&name).map_err(|k| self.err(k, offset))?;
+                    if self.stack.is_empty() {
+                        return Err(self.err(
+                            XmlErrorKind::ContentOutsideRoot(format!("reference &{name};")),
+                            offset,
+                        ));
+                    }
+                    self.push_text(Cow::Owned(ch.to_string()));
+                }
+                Event::Comment(_) => {}
+                Event::Decl(decl) => {
+                    if let Some(enc) = decl.encoding() {
+                        let enc = enc.map_err(|e| {
+                            self.err(XmlErrorKind::Malformed(e.to_string()), offset)
+                        })?;
+                        if !enc.eq_ignore_ascii_case(b"utf-8") {
+                            return Err(self.err(
+                                XmlErrorKind::UnsupportedEncoding(
+                                    String::from_utf8_lossy(&enc).into_owned(),
+                                ),
+                                offset,
+                            ));
+                        }
+                    }
+                }
+                Event::PI(pi) => {
+                    self.flush_text();
+                    let target = self.rebase_str(pi.target(), offset)?;
+                    if target.eq_ignore_ascii_case("xml") {
+                        return Err(self.err(
+                            XmlErrorKind::Malformed(
+                                "an XML declaration is only allowed at the very start".into(),
+                            ),
+                            offset,
+                        ));
+                    }
+                    let data = self.rebase_str(pi.content(), offset)?.trim_start();
+                    let pi = ProcessingInstruction { target, data };
+                    match self.stack.last_mut() {
+                        Some(open) => open.element.children.push(Node::Pi(pi)),
+                        None if root.is_none() => prolog.push(pi),
+                        None => epilog.push(pi),
+                    }
+                }
+                Event::DocType(_) => return Err(self.err(XmlErrorKind::DoctypeForbidden, offset)),
+                Event::Eof => break,
+            }
+        }
+        if !self.stack.is_empty() {
+            let open = &self.stack[self.stack.len() - 1].element;
+            return Err(self.err(
+                XmlErrorKind::Malformed(format!("<{}> is never closed", open.qname())),
+                self.source.len(),
+            ));
+        }
+        let root = root.ok_or_else(|| self.err(XmlErrorKind::NoRootElement, 0))?;
+        Ok(Document {
+            source: self.source,
+            prolog,
+            root,
+            epilog,
+        })
+    }
+
+    /// Text outside the root may only be white space.
+    fn text_at(
+        &mut self,
+        content: Cow<'a, str>,
+        offset: usize,
+        after_root: bool,
+    ) -> Result<(), XmlError> {
+        if self.stack.is_empty() {
+            if content.chars().all(is_xml_space) {
+                return Ok(());
+            }
+            let what = if after_root {
+                "text after the root element"
+            } else {
+                "text before the root element"
+            };
+            return Err(self.err(XmlErrorKind::ContentOutsideRoot(what.into()), offset));
+        }
+        self.push_text(content);
+        Ok(())
+    }
+
+    fn push_text(&mut self, content: Cow<'a, str>) {
+        self.pending_text = Some(match self.pending_text.take() {
+            None => content,
+            Some(prev) => {
+                let mut s = prev.into_owned();
+                s.push_str(&content);
+                Cow::Owned(s)
+            }
+        });
+    }
+
+    fn flush_text(&mut self) {
+        if let Some(t) = self.pending_text.take() {
+            if let Some(open) = self.stack.last_mut() {
+                open.element.children.push(Node::Text(t));
+            }
+        }
+    }
+
+    fn close(&mut self, element: Element<'a>, root: &mut Option<Element<'a>>) {
+        match self.stack.last_mut() {
+            Some(parent) => parent.element.children.push(Node::Element(element)),
+            None => *root = Some(element),
+        }
+    }
+
+    /// Builds an element from a start tag: splits names, reads attributes,
+    /// pushes its namespace declarations onto the scope and resolves names.
+    fn open(&mut self, start: &BytesStart<'_>, offset: usize) -> Result<Element<'a>, XmlError> {
+        self.elements += 1;
+        if self.elements > self.limits.max_elements {
+            return Err(self.err(
+                XmlErrorKind::TooManyElements {
+                    limit: self.limits.max_elements,
+                },
+                offset,
+            ));
+        }
+        let qname = self.rebase_str(start.name().as_ref(), offset)?;
+        let (prefix, local) = self.split_name(qname, offset)?;
+        if prefix == Some("xmlns") {
+            return Err(self.err(
+                XmlErrorKind::BadNamespaceDeclaration(format!(
+                    "element <{qname}> uses the reserved prefix xmlns"
+                )),
+                offset,
+            ));
+        }
+
+        let mut ns_decls = Vec::new();
+        let mut raw_attrs: Vec<(Option<&'a str>, &'a str, Cow<'a, str>)> = Vec::new();
+        let mut count = 0;
+        for attr in start.attributes().with_checks(true) {
+            let attr = attr.map_err(|e| match e {
+                quick_xml::events::attributes::AttrError::Duplicated(..) => self.err(
+                    XmlErrorKind::DuplicateAttribute(format!("on <{qname}>")),
+                    offset,
+                ),
+                other => self.err(XmlErrorKind::Malformed(other.to_string()), offset),
+            })?;
+            count += 1;
+            if count > self.limits.max_attributes {
+                return Err(self.err(
+                    XmlErrorKind::TooManyAttributes {
+                        element: qname.to_owned(),
+                        limit: self.limits.max_attributes,
+                    },
+                    offset,
+                ));
+            }
+            let name = self.rebase_str(attr.key.as_ref(), offset)?;
+            if attr.value.len() > self.limits.max_attribute_len {
+                return Err(self.err(
+                    XmlErrorKind::AttributeTooLong {
+                        name: name.to_owned(),
+                        len: attr.value.len(),
+                        limit: self.limits.max_attribute_len,
+                    },
+                    offset,
+                ));
+            }
+            let raw = self.rebase(&attr.value);
+            let value = normalize_attribute(raw).map_err(|k| self.err(k, offset))?;
+            let (aprefix, alocal) = self.split_name(name, offset)?;
+            match (aprefix, alocal) {
+                (None, "xmlns") => ns_decls.push(NsDecl {
+                    prefix: None,
+                    uri: value,
+                }),
+                (Some("xmlns"), p) => ns_decls.push(NsDecl {
+                    prefix: Some(p),
+                    uri: value,
+                }),
+                _ => raw_attrs.push((aprefix, alocal, value)),
+            }
+        }
+
+        for decl in &ns_decls {
+            self.check_decl(decl, offset)?;
+            self.scope.push((decl.prefix, decl.uri.clone()));
+        }
+
+        let ns = self.resolve(prefix, offset)?;
+        let mut attrs: Vec<Attribute<'a>> = Vec::with_capacity(raw_attrs.len());
+        for (aprefix, alocal, value) in raw_attrs {
+            let ans = match aprefix {
+                None => None,
+                Some(_) => self.resolve(aprefix, offset)?,
+            };
+            // Namespaces 1.0: no two attributes with the same expanded name.
+            if attrs.iter().any(|a| a.local == alocal && a.ns == ans) {
+                return Err(self.err(
+                    XmlErrorKind::DuplicateAttribute(format!(
+                        "{} on <{qname}> (same namespace and local name)",
+                        alocal
+                    )),
+                    offset,
+                ));
+            }
+            attrs.push(Attribute {
+                prefix: aprefix,
+                local: alocal,
+                ns: ans,
+                value,
+            });
+        }
+
+        Ok(Element {
+            prefix,
+            local,
+            ns,
+            ns_decls,
+            attrs,
+            children: Vec::new(),
+            offset,
+            end_offset: None,
+        })
+    }
+
+    fn split_name(
+        &self,
+        name: &'a str,
+        offset: usize,
+    ) -> Result<(Option<&'a str>, &'a str), XmlError> {
+        if name.len() > self.limits.max_name_len {
+            return Err(self.err(
+                XmlErrorKind::NameTooLong {
+                    len: name.len(),
+                    limit: self.limits.max_name_len,
+                },
+                offset,
+            ));
+        }
+        match name.split_once(':') {
+            None => Ok((None, name)),
+            Some((p, l)) if !p.is_empty() && !l.is_empty() && !l.contains(':') => Ok((Some(p), l)),
+            Some(_) => Err(self.err(
+                XmlErrorKind::Malformed(format!("{name:?} is not a valid qualified name")),
+                offset,
+            )),
+        }
+    }
+
+    fn check_decl(&self, decl: &NsDecl<'a>, offset: usize) -> Result<(), XmlError> {
+        let bad = |msg: String| Err(self.err(XmlErrorKind::BadNamespaceDeclaration(msg), offset));
+        match decl.prefix {
+            Some("xmlns") => bad("the prefix xmlns cannot be declared".into()),
+            Some("xml") if decl.uri != XML_NS => {
+                bad("the prefix xml can only be bound to its own namespace".into())
+            }
+            Some(p) if decl.uri.is_empty() => bad(format!(
+                "xmlns:{p}=\"\" is not allowed in XML 1.0 (a prefix cannot be undeclared)"
+            )),
+            p if p != Some("xml") && (decl.uri == XML_NS || decl.uri == XMLNS_NS) => {
+                bad(format!("{} cannot be bound to another prefix", decl.uri))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Resolves a prefix (or the default namespace) in the current scope.
+    fn resolve(
+        &self,
+        prefix: Option<&'a str>,
+        offset: usize,
+    ) -> Result<Option<Cow<'a, str>>, XmlError> {
+        if prefix == Some("xml") {
+            return Ok(Some(Cow::Borrowed(XML_NS)));
+        }
+        match self.scope.iter().rev().find(|(p, _)| *p == prefix) {
+            Some((_, uri)) if uri.is_empty() => Ok(None),
+            Some((_, uri)) => Ok(Some(uri.clone())),
+            None => match prefix {
+                None => Ok(None),
+                Some(p) => Err(self.err(XmlErrorKind::UnboundPrefix(p.to_owned()), offset)),
+            },
+        }
+    }
+}
+
+fn is_xml_space(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\r')
+}
+
+/// Refuses characters XML 1.0 does not allow anywhere: C0 controls other
+/// than tab, line feed and carriage return, and U+FFFE / U+FFFF.
+///
+/// One pass over the bytes up front keeps the rest of the parser simple.
+fn check_chars(source: &[u8]) -> Result<(), XmlError> {
+    for (i, &b) in source.iter().enumerate() {
+        if b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r') {
+            return Err(XmlError::at(XmlErrorKind::InvalidChar(b as u32), source, i));
+        }
+        if b == 0xEF && source.get(i + 1) == Some(&0xBF) {
+            if let Some(&c @ (0xBE | 0xBF)) = source.get(i + 2) {
+                let cp = 0xFFFE + u32::from(c - 0xBE);
+                return Err(XmlError::at(XmlErrorKind::InvalidChar(cp), source, i));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
+/// Resolves `&name;` (given `name`) to its character: the five predefined
+/// entities and character references, nothing else.
+fn resolve_reference(name: &str) -> Result<char, XmlErrorKind> {
+    let ch = if let Some(num) = name.strip_prefix('#') {
+        let code = match num.strip_prefix('x') {
+            Some(hex) if !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                u32::from_str_radix(hex, 16).ok()
+            }
+            None if !num.is_empty() && num.bytes().all(|b| b.is_ascii_digit()) => num.parse().ok(),
+            _ => None,
+        };
+        let code = code.ok_or_else(|| {
+            XmlErrorKind::Malformed(format!("&{name}; is not a valid character reference"))
+        })?;
+        let ch = char::from_u32(code).ok_or(XmlErrorKind::InvalidChar(code))?;
+        if !is_xml_char(ch) {
+            return Err(XmlErrorKind::InvalidChar(code));
+        }
+        ch
+    } else {
+        match name {
+            "amp" => '&',
+            "lt" => '<',
+            "gt" => '>',
+            "quot" => '"',
+            "apos" => '\'',
+            other => return Err(XmlErrorKind::UnknownEntity(other.to_owned())),
+        }
+    };
+    Ok(ch)
+}
+
+/// Attribute-value normalization (XML 1.0 §3.3.3, CDATA type): every literal
+/// white-space character becomes a space (a CR LF pair one space), then
+/// references are resolved, so `&#10;` survives as a line feed.
+fn normalize_attribute(raw: Cow<'_, str>) -> Result<Cow<'_, str>, XmlErrorKind> {
+    if !raw.contains(['&', '\t', '\n', '\r', '<']) {
+        return Ok(raw);
+    }
+    let mut out = String::with_capacity(raw.len());
+    let mut rest = raw.as_ref();
+    while let Some(c) = rest.chars().next() {
+        match c {
+            '<' => {
+                return Err(XmlErrorKind::Malformed(
+                    "'<' is not allowed in an attribute value; write &lt;".into(),
+                ))
+            }
+            '\r' => {
+                out.push(' ');
+                rest = rest[1..].strip_prefix('\n').unwrap_or(&rest[1..]);
+                continue;
+            }
+            '\t' | '\n' => out.push(' '),
+            '&' => {
+                let end = rest.find(';').ok_or_else(|| {
+                    XmlErrorKind::Malformed(
+                        "'&' in an attribute value must start a reference; write &amp;".into(),
+                    )
+                })?;
+                out.push(resolve_reference(&rest[1..end])?);
+                rest = &rest[end + 1..];
+                continue;
+            }
+            c => out.push(c),
+        }
+        rest = &rest[c.len_utf8()..];
+    }
+    Ok(Cow::Owned(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<Document<'_>, XmlError> {
+        Document::parse(s.as_bytes(), &Limits::default())
+    }
+
+    #[test]
+    fn namespaces_resolve_for_prefixed_and_default_forms() {
+        let a = parse(r#"<e:a xmlns:e="urn:x"><e:b>1</e:b></e:a>"#).unwrap();
+        let b = parse(r#"<a xmlns="urn:x"><b>1</b></a>"#).unwrap();
+        for d in [&a, &b] {
+            assert!(d.root.is(Some("urn:x"), "a"));
+            let child = d.root.elements().next().unwrap();
+            assert!(child.is(Some("urn:x"), "b"));
+            assert_eq!(child.text(), "1");
+        }
+    }
+
+    #[test]
+    fn text_merges_entities_cdata_and_normalizes_line_ends() {
+        let d = parse("<a>x &amp; y&#10;<![CDATA[<z>]]>\r\nw<!-- c -->v</a>").unwrap();
+        assert_eq!(d.root.text(), "x & y\n<z>\nwv");
+    }
+
+    #[test]
+    fn attribute_values_are_normalized() {
+        let d = parse("<a b=\"1\t2\r\n3&#10;&quot;\"/>").unwrap();
+        assert_eq!(d.root.attr("b"), Some("1 2 3\n\""));
+    }
+
+    #[test]
+    fn doctype_is_refused() {
+        let e = parse("<!DOCTYPE a [<!ENTITY x \"y\">]><a>&x;</a>").unwrap_err();
+        assert_eq!(e.kind, XmlErrorKind::DoctypeForbidden);
+        assert_eq!(e.position.unwrap().line, 1);
+    }
+
+    #[test]
+    fn unknown_entities_are_refused() {
+        let e = parse("<a>&x;</a>").unwrap_err();
+        assert_eq!(e.kind, XmlErrorKind::UnknownEntity("x".into()));
+    }
+
+    #[test]
+    fn limits_are_enforced() {
+        let limits = Limits {
+            max_depth: 3,
+            ..Limits::default()
+        };
+        let e = Document::parse(b"<a><b><c><d/></c></b></a>", &limits).unwrap_err();
+        assert_eq!(e.kind, XmlErrorKind::TooDeep { limit: 3 });
+        let limits = Limits {
+            max_bytes: 10,
+            ..Limits::default()
+        };
+        assert!(matches!(
+            Document::parse(b"<a>0123456789</a>", &limits)
+                .unwrap_err()
+                .kind,
+            XmlErrorKind::TooLarge { .. }
+        ));
+    }
+
+    #[test]
+    fn positions_are_reported() {
+        let e = parse("<a>\n  <b x='1' x='2'/>\n</a>").unwrap_err();
+        assert!(matches!(e.kind, XmlErrorKind::DuplicateAttribute(_)));
+        let p = e.position.unwrap();
+        assert_eq!((p.line, p.column), (2, 3));
+    }
+
+    #[test]
+    fn bad_bytes_and_chars_are_refused() {
+        let e = Document::parse(b"<a>\xff</a>", &Limits::default()).unwrap_err();
+        assert_eq!(e.kind, XmlErrorKind::NotUtf8);
+        let e = parse("<a>\u{1}</a>").unwrap_err();
+        assert_eq!(e.kind, XmlErrorKind::InvalidChar(1));
+        let e = parse("<a>&#0;</a>").unwrap_err();
+        assert_eq!(e.kind, XmlErrorKind::InvalidChar(0));
+    }
+
+    #[test]
+    fn namespace_errors() {
+        assert!(matches!(
+            parse("<p:a/>").unwrap_err().kind,
+            XmlErrorKind::UnboundPrefix(_)
+        ));
+        assert!(matches!(
+            parse(r#"<a xmlns:p=""/>"#).unwrap_err().kind,
+            XmlErrorKind::BadNamespaceDeclaration(_)
+        ));
+        assert!(matches!(
+            parse(r#"<a xmlns:p="urn:x" xmlns:q="urn:x" p:b="1" q:b="2"/>"#)
+                .unwrap_err()
+                .kind,
+            XmlErrorKind::DuplicateAttribute(_)
+        ));
+    }
+
+    #[test]
+    fn structure_errors() {
+        assert!(matches!(
+            parse("<a></b>").unwrap_err().kind,
+            XmlErrorKind::Malformed(_)
+        ));
+        assert!(matches!(
+            parse("<a>").unwrap_err().kind,
+            XmlErrorKind::Malformed(_)
+        ));
+        assert!(matches!(
+            parse("<a/><b/>").unwrap_err().kind,
+            XmlErrorKind::ContentOutsideRoot(_)
+        ));
+        assert!(matches!(
+            parse("x<a/>").unwrap_err().kind,
+            XmlErrorKind::ContentOutsideRoot(_)
+        ));
+        assert_eq!(parse("  ").unwrap_err().kind, XmlErrorKind::NoRootElement);
+        assert!(matches!(
+            parse(r#"<?xml version="1.0" encoding="ISO-8859-1"?><a/>"#)
+                .unwrap_err()
+                .kind,
+            XmlErrorKind::UnsupportedEncoding(_)
+        ));
+    }
+
+    #[test]
+    fn names_and_text_borrow_from_input() {
+        let src = "<a xmlns='urn:x'><b>plain text</b></a>";
+        let d = parse(src).unwrap();
+        let b = d.root.elements().next().unwrap();
+        assert!(matches!(b.text(), Cow::Borrowed(_)));
+        assert!(matches!(d.root.ns, Some(Cow::Borrowed(_))));
+        assert_eq!(b.offset, src.find("<b>").unwrap());
+        assert_eq!(b.end_offset, src.find("</b>"));
+    }
+}
