@@ -61,7 +61,7 @@ impl fmt::Display for AgencyStatus {
 #[serde(deny_unknown_fields)]
 pub struct Revocation {
     /// From this instant on, signatures by the key are refused.
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "rfc3339_strict")]
     pub at: OffsetDateTime,
     /// Why, for the operators and the sender (e.g. "key compromised").
     pub reason: String,
@@ -79,11 +79,11 @@ pub struct AgencyKey {
     #[serde(with = "raw_key_base64")]
     pub public_key: VerifyingKey,
     /// First instant a signature by this key is valid (inclusive).
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "rfc3339_strict")]
     pub not_before: OffsetDateTime,
     /// Last instant a signature by this key is valid (inclusive); `None` for
     /// no end.
-    #[serde(with = "time::serde::rfc3339::option")]
+    #[serde(with = "rfc3339_strict::option")]
     pub not_after: Option<OffsetDateTime>,
     /// Set once the key is revoked.
     pub revoked: Option<Revocation>,
@@ -188,7 +188,7 @@ pub struct Directory {
     // Field order is the serialized order, which the directory signature
     // covers: do not reorder (see `crate::signed`).
     serial: u64,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "rfc3339_strict")]
     issued_at: OffsetDateTime,
     agencies: Vec<Agency>,
 }
@@ -200,7 +200,7 @@ pub struct Directory {
 #[serde(deny_unknown_fields)]
 pub(crate) struct UncheckedDirectory {
     serial: u64,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "rfc3339_strict")]
     issued_at: OffsetDateTime,
     agencies: Vec<Agency>,
 }
@@ -448,7 +448,10 @@ impl Directory {
     /// Starts a new edition: increases the serial and sets the issue time.
     /// Call once before signing a changed directory.
     pub fn next_edition(&mut self, issued_at: OffsetDateTime) -> Result<u64, RuleError> {
-        self.serial = self.serial.checked_add(1).ok_or(RuleError::SerialOverflow)?;
+        self.serial = self
+            .serial
+            .checked_add(1)
+            .ok_or(RuleError::SerialOverflow)?;
         self.issued_at = issued_at;
         Ok(self.serial)
     }
@@ -673,6 +676,64 @@ pub(crate) fn rfc3339(t: &OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_else(|_| t.to_string())
 }
 
+/// Serde for instants as RFC 3339 text, accepting only the exact text this
+/// module writes for the instant (`T` as separator, `Z` for UTC, no trailing
+/// zeros in fractions). `time`'s parser is lenient — it takes any character
+/// between date and time, for one — and accepting only the canonical
+/// spelling keeps one instant to one spelling in the signed file.
+pub(crate) mod rfc3339_strict {
+    use serde::{de, ser, Deserialize, Deserializer, Serializer};
+    use std::borrow::Cow;
+    use time::format_description::well_known::Rfc3339;
+    use time::OffsetDateTime;
+
+    pub fn serialize<S: Serializer>(t: &OffsetDateTime, s: S) -> Result<S::Ok, S::Error> {
+        let text = t.format(&Rfc3339).map_err(ser::Error::custom)?;
+        s.serialize_str(&text)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<OffsetDateTime, D::Error> {
+        let text = <Cow<'de, str>>::deserialize(d)?;
+        parse(&text).map_err(de::Error::custom)
+    }
+
+    fn parse(text: &str) -> Result<OffsetDateTime, String> {
+        let shown: String = text.chars().take(64).collect();
+        let t = OffsetDateTime::parse(text, &Rfc3339)
+            .map_err(|e| format!("{shown:?} is not an RFC 3339 time: {e}"))?;
+        match t.format(&Rfc3339) {
+            Ok(canonical) if canonical == text => Ok(t),
+            Ok(canonical) => Err(format!(
+                "{shown:?} is not in canonical RFC 3339 form; it is written {canonical:?}"
+            )),
+            Err(e) => Err(format!("{shown:?} cannot be represented: {e}")),
+        }
+    }
+
+    pub mod option {
+        use super::*;
+
+        pub fn serialize<S: Serializer>(
+            t: &Option<OffsetDateTime>,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
+            match t {
+                Some(t) => super::serialize(t, s),
+                None => s.serialize_none(),
+            }
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Option<OffsetDateTime>, D::Error> {
+            match <Option<Cow<'de, str>>>::deserialize(d)? {
+                Some(text) => parse(&text).map(Some).map_err(de::Error::custom),
+                None => Ok(None),
+            }
+        }
+    }
+}
+
 /// Serde for a public key as the standard base64 of its 32 raw bytes.
 mod raw_key_base64 {
     use base64::engine::general_purpose::STANDARD;
@@ -733,7 +794,8 @@ mod tests {
             Some("Office of the Government".into()),
         ))
         .unwrap();
-        d.add_agency(Agency::new(organ(BTC), "Bộ Tài chính", None)).unwrap();
+        d.add_agency(Agency::new(organ(BTC), "Bộ Tài chính", None))
+            .unwrap();
         d.add_key(
             &organ(VPCP),
             new_key(
@@ -769,24 +831,43 @@ mod tests {
         assert_ne!(old.verifying_key, new.verifying_key);
         // A document signed with the old key while it was valid still
         // verifies after the key expired.
-        assert!(d.resolve_key("vpcp-2025", datetime!(2025-06-01 00:00 UTC), NOW).is_ok());
+        assert!(d
+            .resolve_key("vpcp-2025", datetime!(2025-06-01 00:00 UTC), NOW)
+            .is_ok());
         // Window ends are inclusive.
-        assert!(d.resolve_key("vpcp-2025", datetime!(2025-12-31 23:59:59 UTC), NOW).is_ok());
-        assert!(d.resolve_key("vpcp-2026", datetime!(2025-12-01 00:00 UTC), NOW).is_ok());
-        assert_eq!(d.key("vpcp-2026").unwrap().1.state_at(NOW), KeyState::Active);
-        assert_eq!(d.key("vpcp-2025").unwrap().1.state_at(NOW), KeyState::Expired);
+        assert!(d
+            .resolve_key("vpcp-2025", datetime!(2025-12-31 23:59:59 UTC), NOW)
+            .is_ok());
+        assert!(d
+            .resolve_key("vpcp-2026", datetime!(2025-12-01 00:00 UTC), NOW)
+            .is_ok());
+        assert_eq!(
+            d.key("vpcp-2026").unwrap().1.state_at(NOW),
+            KeyState::Active
+        );
+        assert_eq!(
+            d.key("vpcp-2025").unwrap().1.state_at(NOW),
+            KeyState::Expired
+        );
     }
 
     #[test]
     fn unknown_key() {
         let d = sample();
         let e = d.resolve_key("nope", NOW, NOW).unwrap_err();
-        assert_eq!(e, KeyError::UnknownKey { key_id: "nope".into() });
+        assert_eq!(
+            e,
+            KeyError::UnknownKey {
+                key_id: "nope".into()
+            }
+        );
         assert!(e.to_string().contains("\"nope\""), "{e}");
         // Untrusted ids are truncated and escaped in the message.
         let hostile = format!("x\n{}", "y".repeat(500));
         let e = d.resolve_key(&hostile, NOW, NOW).unwrap_err();
-        let KeyError::UnknownKey { key_id } = &e else { panic!("{e:?}") };
+        let KeyError::UnknownKey { key_id } = &e else {
+            panic!("{e:?}")
+        };
         assert_eq!(key_id.chars().count(), 64);
         assert!(!e.to_string().contains('\n'));
     }
@@ -800,7 +881,10 @@ mod tests {
         assert!(matches!(e, KeyError::Expired { .. }), "{e:?}");
         let msg = e.to_string();
         assert!(msg.contains("vpcp-2025") && msg.contains(VPCP), "{msg}");
-        assert!(msg.contains("2025-12-31T23:59:59Z") && msg.contains("2026-01-01T00:00:00Z"), "{msg}");
+        assert!(
+            msg.contains("2025-12-31T23:59:59Z") && msg.contains("2026-01-01T00:00:00Z"),
+            "{msg}"
+        );
 
         let e = d
             .resolve_key("vpcp-2026", datetime!(2025-11-30 23:59:59 UTC), NOW)
@@ -815,7 +899,10 @@ mod tests {
         let at = datetime!(2026-03-01 00:00 UTC);
         d.revoke_key(&kid("btc-1"), at, "key compromised").unwrap();
         // Backdated signatures are refused too.
-        for signed_at in [datetime!(2025-02-01 00:00 UTC), datetime!(2026-05-01 00:00 UTC)] {
+        for signed_at in [
+            datetime!(2025-02-01 00:00 UTC),
+            datetime!(2026-05-01 00:00 UTC),
+        ] {
             let e = d.resolve_key("btc-1", signed_at, NOW).unwrap_err();
             assert!(matches!(e, KeyError::Revoked { .. }), "{e:?}");
             let msg = e.to_string();
@@ -825,7 +912,10 @@ mod tests {
             );
         }
         // Revoked at exactly `now` counts as revoked.
-        assert!(matches!(d.resolve_key("btc-1", NOW, at), Err(KeyError::Revoked { .. })));
+        assert!(matches!(
+            d.resolve_key("btc-1", NOW, at),
+            Err(KeyError::Revoked { .. })
+        ));
         // Before the revocation time the key still works (a scheduled revocation).
         let before = datetime!(2026-02-01 00:00 UTC);
         assert!(d.resolve_key("btc-1", before, before).is_ok());
@@ -863,9 +953,15 @@ mod tests {
     #[test]
     fn signature_from_the_future() {
         let d = sample();
-        assert!(d.resolve_key("btc-1", NOW + Duration::minutes(5), NOW).is_ok());
+        assert!(d
+            .resolve_key("btc-1", NOW + Duration::minutes(5), NOW)
+            .is_ok());
         let e = d
-            .resolve_key("btc-1", NOW + Duration::minutes(5) + Duration::seconds(1), NOW)
+            .resolve_key(
+                "btc-1",
+                NOW + Duration::minutes(5) + Duration::seconds(1),
+                NOW,
+            )
             .unwrap_err();
         assert!(matches!(e, KeyError::SignedInFuture { .. }), "{e:?}");
         // Reported as a clock problem even when the time is past the key's end.
@@ -879,7 +975,9 @@ mod tests {
     fn duplicate_ids_are_refused_and_leave_the_directory_unchanged() {
         let mut d = sample();
         let before = d.clone();
-        let e = d.add_agency(Agency::new(organ(VPCP), "Trùng", None)).unwrap_err();
+        let e = d
+            .add_agency(Agency::new(organ(VPCP), "Trùng", None))
+            .unwrap_err();
         assert_eq!(e, RuleError::DuplicateAgency(organ(VPCP)));
         // Key ids are unique across agencies, not only within one.
         let e = d
@@ -896,7 +994,10 @@ mod tests {
         // An agency added with keys clashing with existing ones.
         let mut a = Agency::new(organ("000.00.00.G09"), "Bộ Nội vụ", None);
         a.keys.push(new_key("btc-1", NOW, None));
-        assert!(matches!(d.add_agency(a), Err(RuleError::DuplicateKeyId { .. })));
+        assert!(matches!(
+            d.add_agency(a),
+            Err(RuleError::DuplicateKeyId { .. })
+        ));
         assert_eq!(d, before);
     }
 
@@ -908,7 +1009,10 @@ mod tests {
             .unwrap_err();
         assert!(matches!(e, RuleError::BadWindow { .. }), "{e:?}");
         assert!(d
-            .add_key(&organ(BTC), new_key("btc-2", NOW, Some(NOW - Duration::days(1))))
+            .add_key(
+                &organ(BTC),
+                new_key("btc-2", NOW, Some(NOW - Duration::days(1)))
+            )
             .is_err());
         assert!(matches!(
             d.add_key(&organ("000.00.00.G09"), new_key("x", NOW, None)),
@@ -946,8 +1050,12 @@ mod tests {
         assert!(!d.contains(&organ("000.00.00.H41")));
         assert!(d.is_listed(BTC));
         assert!(!d.is_listed("vxp.saas.03"));
-        d.add_agency(Agency::new(organ("vxp.saas.03"), "Hệ thống thử nghiệm", None))
-            .unwrap();
+        d.add_agency(Agency::new(
+            organ("vxp.saas.03"),
+            "Hệ thống thử nghiệm",
+            None,
+        ))
+        .unwrap();
         assert!(d.is_listed("vxp.saas.03"));
         assert_eq!(d.agency(&organ(VPCP)).unwrap().name, "Văn phòng Chính phủ");
         assert_eq!(d.serial(), 1);

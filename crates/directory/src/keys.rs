@@ -113,7 +113,10 @@ impl KeyId {
             .chars()
             .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':')))
         {
-            return Err(KeyIdError::BadCharacter { id: s.to_owned(), ch });
+            return Err(KeyIdError::BadCharacter {
+                id: s.to_owned(),
+                ch,
+            });
         }
         if !s.as_bytes()[0].is_ascii_alphanumeric() {
             return Err(KeyIdError::BadStart(s.to_owned()));
@@ -173,7 +176,7 @@ impl<'de> serde::Deserialize<'de> for KeyId {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PemError {
     /// Not a PEM block at all.
-    #[error("not a PEM key ({0}); expected a block starting with -----BEGIN PRIVATE KEY----- or -----BEGIN PUBLIC KEY-----")]
+    #[error("is not a PEM key ({0}); expected a block starting with -----BEGIN PRIVATE KEY----- or -----BEGIN PUBLIC KEY-----")]
     NotPem(String),
     /// A PEM block of another kind (a public key where a private one is
     /// expected, a certificate, an OpenSSH key …).
@@ -190,7 +193,9 @@ pub enum PemError {
     #[error("holds an encrypted private key; docaxis reads unencrypted PKCS#8 keys only (decrypt it with `openssl pkcs8 -in KEY -out PLAIN.key`, and keep the result mode 0600)")]
     Encrypted,
     /// A key for another algorithm.
-    #[error("holds a {0} key; docaxis uses Ed25519 keys only (make one with `docaxis keygen`)")]
+    #[error(
+        "holds a key for {0}; docaxis uses Ed25519 keys only (make one with `docaxis keygen`)"
+    )]
     WrongAlgorithm(String),
     /// The right kind of block, but the content does not decode.
     #[error("holds a malformed Ed25519 key: {0}")]
@@ -203,14 +208,14 @@ pub enum PemError {
 /// The private key as PKCS#8 v1 PEM (the secret seed only, as OpenSSL's
 /// `genpkey -algorithm ed25519` writes it). The v1 form is the most widely
 /// readable; the public half is always derived from the seed anyway.
-pub fn private_key_to_pem(key: &SigningKey) -> Result<zeroize_string::Secret, PemError> {
+pub fn private_key_to_pem(key: &SigningKey) -> Result<secret::SecretPem, PemError> {
     let bytes = KeypairBytes {
         secret_key: key.to_bytes(),
         public_key: None,
     };
     bytes
         .to_pkcs8_pem(LineEnding::LF)
-        .map(zeroize_string::Secret)
+        .map(secret::SecretPem)
         .map_err(|e| PemError::Malformed(e.to_string()))
 }
 
@@ -227,14 +232,18 @@ pub fn private_key_from_pem(pem_bytes: &[u8]) -> Result<SigningKey, PemError> {
     match label.as_str() {
         PRIVATE_LABEL => {}
         "ENCRYPTED PRIVATE KEY" => return Err(PemError::Encrypted),
-        _ => return Err(wrong_kind(label, "a PKCS#8 private key (BEGIN PRIVATE KEY)")),
+        _ => {
+            return Err(wrong_kind(
+                label,
+                "a PKCS#8 private key (BEGIN PRIVATE KEY)",
+            ))
+        }
     }
-    let der = zeroize_string::SecretBytes(der);
+    let der = secret::SecretBytes(der);
     let info = PrivateKeyInfo::try_from(der.0.as_slice())
         .map_err(|e| PemError::Malformed(format!("not a PKCS#8 structure: {e}")))?;
     check_algorithm(info.algorithm.oid)?;
-    let pair =
-        KeypairBytes::try_from(info).map_err(|e| PemError::Malformed(format!("{e}")))?;
+    let pair = KeypairBytes::try_from(info).map_err(|e| PemError::Malformed(format!("{e}")))?;
     SigningKey::try_from(&pair).map_err(|_| {
         PemError::Malformed("the public key stored with the private key does not match it".into())
     })
@@ -278,6 +287,17 @@ fn decode_pem(bytes: &[u8]) -> Result<(String, Vec<u8>), PemError> {
     // Windows add; anything else around the block is refused by the decoder.
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let bytes = trim_ascii(bytes);
+    if !bytes.starts_with(b"-----BEGIN ") {
+        // The decoder's own message for this case is obscure; say it plainly.
+        let what = if bytes.is_empty() {
+            "the file is empty"
+        } else if bytes.windows(11).any(|w| w == b"-----BEGIN ") {
+            "text before the -----BEGIN line"
+        } else {
+            "no -----BEGIN line"
+        };
+        return Err(PemError::NotPem(what.into()));
+    }
     let (label, der) = pem::decode_vec(bytes).map_err(|e| PemError::NotPem(e.to_string()))?;
     Ok((label.to_owned(), der))
 }
@@ -335,20 +355,20 @@ fn check_algorithm(oid: ObjectIdentifier) -> Result<(), PemError> {
 }
 
 /// Secret-holding buffers that are wiped when dropped.
-pub mod zeroize_string {
+pub mod secret {
     /// A PEM-encoded private key; wiped from memory when dropped.
-    pub struct Secret(pub(crate) ed25519_dalek::pkcs8::spki::der::zeroize::Zeroizing<String>);
+    pub struct SecretPem(pub(crate) ed25519_dalek::pkcs8::spki::der::zeroize::Zeroizing<String>);
 
-    impl Secret {
+    impl SecretPem {
         /// The PEM text.
         pub fn as_str(&self) -> &str {
             &self.0
         }
     }
 
-    impl std::fmt::Debug for Secret {
+    impl std::fmt::Debug for SecretPem {
         fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("Secret(..)")
+            f.write_str("SecretPem(..)")
         }
     }
 
@@ -377,20 +397,20 @@ pub enum KeyFileError {
         path: PathBuf,
     },
     /// Creating or writing the file failed.
-    #[error("cannot write {}: {source}", .path.display())]
+    #[error("cannot write {}: {cause}", .path.display())]
     Write {
         /// The file.
         path: PathBuf,
         /// The cause.
-        source: io::Error,
+        cause: io::Error,
     },
     /// Reading the file failed.
-    #[error("cannot read {}: {source}", .path.display())]
+    #[error("cannot read {}: {cause}", .path.display())]
     Read {
         /// The file.
         path: PathBuf,
         /// The cause.
-        source: io::Error,
+        cause: io::Error,
     },
     /// The file is far too large to be a key.
     #[error("{} is {len} bytes long, too large to be a key file (at most {MAX_KEY_FILE_LEN})", .path.display())]
@@ -401,12 +421,12 @@ pub enum KeyFileError {
         len: u64,
     },
     /// The content is not the key expected.
-    #[error("{} {source}", .path.display())]
+    #[error("{} {cause}", .path.display())]
     Pem {
         /// The file.
         path: PathBuf,
         /// What is wrong with the content.
-        source: PemError,
+        cause: PemError,
     },
 }
 
@@ -418,7 +438,7 @@ pub enum KeyFileError {
 pub fn write_private_key(path: &Path, key: &SigningKey) -> Result<(), KeyFileError> {
     let pem = private_key_to_pem(key).map_err(|source| KeyFileError::Pem {
         path: path.to_owned(),
-        source,
+        cause: source,
     })?;
     write_new_file(path, pem.as_str().as_bytes(), 0o600)
 }
@@ -427,7 +447,7 @@ pub fn write_private_key(path: &Path, key: &SigningKey) -> Result<(), KeyFileErr
 pub fn write_public_key(path: &Path, key: &VerifyingKey) -> Result<(), KeyFileError> {
     let pem = public_key_to_pem(key).map_err(|source| KeyFileError::Pem {
         path: path.to_owned(),
-        source,
+        cause: source,
     })?;
     write_new_file(path, pem.as_bytes(), 0o644)
 }
@@ -457,10 +477,10 @@ pub fn write_key_pair(
 
 /// Reads a PKCS#8 PEM Ed25519 private key.
 pub fn read_private_key(path: &Path) -> Result<SigningKey, KeyFileError> {
-    let bytes = zeroize_string::SecretBytes(read_small(path)?);
+    let bytes = secret::SecretBytes(read_small(path)?);
     private_key_from_pem(&bytes.0).map_err(|source| KeyFileError::Pem {
         path: path.to_owned(),
-        source,
+        cause: source,
     })
 }
 
@@ -469,14 +489,14 @@ pub fn read_public_key(path: &Path) -> Result<VerifyingKey, KeyFileError> {
     let bytes = read_small(path)?;
     public_key_from_pem(&bytes).map_err(|source| KeyFileError::Pem {
         path: path.to_owned(),
-        source,
+        cause: source,
     })
 }
 
 fn read_small(path: &Path) -> Result<Vec<u8>, KeyFileError> {
     let read_err = |source| KeyFileError::Read {
         path: path.to_owned(),
-        source,
+        cause: source,
     };
     let file = File::open(path).map_err(read_err)?;
     let mut buf = Vec::new();
@@ -507,7 +527,7 @@ fn write_new_file(path: &Path, content: &[u8], mode: u32) -> Result<(), KeyFileE
             } else {
                 KeyFileError::Write {
                     path: path.to_owned(),
-                    source,
+                    cause: source,
                 }
             }
         })?;
@@ -520,7 +540,7 @@ fn write_new_file(path: &Path, content: &[u8], mode: u32) -> Result<(), KeyFileE
         let _ = fs::remove_file(path);
         return Err(KeyFileError::Write {
             path: path.to_owned(),
-            source,
+            cause: source,
         });
     }
     Ok(())
@@ -545,7 +565,10 @@ mod tests {
 
         let pub_pem = public_key_to_pem(&key.verifying_key()).unwrap();
         assert!(pub_pem.starts_with("-----BEGIN PUBLIC KEY-----\n"));
-        assert_eq!(public_key_from_pem(pub_pem.as_bytes()).unwrap(), key.verifying_key());
+        assert_eq!(
+            public_key_from_pem(pub_pem.as_bytes()).unwrap(),
+            key.verifying_key()
+        );
     }
 
     #[test]
@@ -555,16 +578,19 @@ mod tests {
             MC4CAQAwBQYDK2VwBCIEINTuctv5E1hK1bbY8fdp+K06/nwoy/HU++CXqI9EdVhC\n\
             -----END PRIVATE KEY-----\n";
         let key = private_key_from_pem(private).unwrap();
-        // RFC 8410 §10.1 example public key (a different key).
+        // RFC 8410 §10.1 example public key: the public half of the above.
         let public = b"-----BEGIN PUBLIC KEY-----\n\
             MCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=\n\
             -----END PUBLIC KEY-----\n";
         let vk = public_key_from_pem(public).unwrap();
-        assert_ne!(key.verifying_key(), vk);
+        assert_eq!(key.verifying_key(), vk);
         // v2 PKCS#8 (with the public key) as ed25519-dalek writes it also reads.
         let k = generate();
         let v2 = k.to_pkcs8_pem(LineEnding::LF).unwrap();
-        assert_eq!(private_key_from_pem(v2.as_bytes()).unwrap().to_bytes(), k.to_bytes());
+        assert_eq!(
+            private_key_from_pem(v2.as_bytes()).unwrap().to_bytes(),
+            k.to_bytes()
+        );
     }
 
     #[test]
@@ -590,11 +616,18 @@ mod tests {
         let e = public_key_from_pem(x25519).unwrap_err();
         assert_eq!(e, PemError::WrongAlgorithm("X25519".into()));
 
-        let encrypted = b"-----BEGIN ENCRYPTED PRIVATE KEY-----\nMAA=\n-----END ENCRYPTED PRIVATE KEY-----\n";
-        assert_eq!(private_key_from_pem(encrypted).unwrap_err(), PemError::Encrypted);
+        let encrypted =
+            b"-----BEGIN ENCRYPTED PRIVATE KEY-----\nMAA=\n-----END ENCRYPTED PRIVATE KEY-----\n";
+        assert_eq!(
+            private_key_from_pem(encrypted).unwrap_err(),
+            PemError::Encrypted
+        );
 
         let garbage = b"-----BEGIN PUBLIC KEY-----\nMAA=\n-----END PUBLIC KEY-----\n";
-        assert!(matches!(public_key_from_pem(garbage), Err(PemError::Malformed(_))));
+        assert!(matches!(
+            public_key_from_pem(garbage),
+            Err(PemError::Malformed(_))
+        ));
     }
 
     #[test]
@@ -602,7 +635,10 @@ mod tests {
         // The identity point (small order) encoded as a public key.
         let mut identity = [0u8; 32];
         identity[0] = 1;
-        assert_eq!(verifying_key_from_bytes(&identity).unwrap_err(), PemError::WeakKey);
+        assert_eq!(
+            verifying_key_from_bytes(&identity).unwrap_err(),
+            PemError::WeakKey
+        );
     }
 
     #[test]
@@ -615,15 +651,24 @@ mod tests {
 
         let mode = fs::metadata(&sk).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode & 0o077, 0, "private key readable by others: {mode:o}");
-        assert_eq!(mode & 0o600, 0o600, "private key not owner read/write: {mode:o}");
+        assert_eq!(
+            mode & 0o600,
+            0o600,
+            "private key not owner read/write: {mode:o}"
+        );
 
         assert_eq!(read_private_key(&sk).unwrap().to_bytes(), key.to_bytes());
         assert_eq!(read_public_key(&pk).unwrap(), key.verifying_key());
 
         // Swapped files: each error names the file and what is wrong.
         let e = read_public_key(&sk).unwrap_err().to_string();
-        assert!(e.contains("agency.key") && e.contains("a private key"), "{e}");
-        let e = read_private_key(&dir.path().join("missing.key")).unwrap_err().to_string();
+        assert!(
+            e.contains("agency.key") && e.contains("a private key"),
+            "{e}"
+        );
+        let e = read_private_key(&dir.path().join("missing.key"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("missing.key"), "{e}");
     }
 
@@ -655,7 +700,10 @@ mod tests {
         let dir = tmp();
         let p = dir.path().join("big.pub");
         fs::write(&p, vec![b'A'; 70_000]).unwrap();
-        assert!(matches!(read_public_key(&p), Err(KeyFileError::TooLarge { .. })));
+        assert!(matches!(
+            read_public_key(&p),
+            Err(KeyFileError::TooLarge { .. })
+        ));
     }
 
     #[test]
@@ -666,8 +714,14 @@ mod tests {
         assert_eq!(KeyId::parse(""), Err(KeyIdError::Empty));
         assert_eq!(KeyId::parse(&"a".repeat(65)), Err(KeyIdError::TooLong(65)));
         assert!(KeyId::parse(&"a".repeat(64)).is_ok());
-        assert!(matches!(KeyId::parse("a b"), Err(KeyIdError::BadCharacter { ch: ' ', .. })));
-        assert!(matches!(KeyId::parse("khóa"), Err(KeyIdError::BadCharacter { .. })));
+        assert!(matches!(
+            KeyId::parse("a b"),
+            Err(KeyIdError::BadCharacter { ch: ' ', .. })
+        ));
+        assert!(matches!(
+            KeyId::parse("khóa"),
+            Err(KeyIdError::BadCharacter { .. })
+        ));
         assert!(matches!(KeyId::parse("-rf"), Err(KeyIdError::BadStart(_))));
         assert!(matches!(KeyId::parse(":x"), Err(KeyIdError::BadStart(_))));
         let json = serde_json::to_string(&KeyId::parse("k1").unwrap()).unwrap();

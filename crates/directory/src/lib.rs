@@ -26,7 +26,10 @@ pub use directory::{
     Agency, AgencyKey, AgencyStatus, Directory, KeyError, KeyState, ResolvedKey, Revocation,
     RuleError, FUTURE_TOLERANCE,
 };
-pub use keys::{fingerprint, generate, KeyFileError, KeyId, KeyIdError};
+pub use keys::{
+    fingerprint, generate, read_private_key, read_public_key, write_key_pair, KeyFileError, KeyId,
+    KeyIdError, PemError,
+};
 pub use signed::{DirectoryError, SignatureBlock, SignedDirectory};
 
 /// Re-exported so callers (the CLI, the signature crate) name the same types
