@@ -368,7 +368,7 @@ fn emit_change(report: &ChangeReport, format: OutputFormat) -> anyhow::Result<()
 }
 
 /// Loads and verifies the directory for show/verify.
-fn load_verified(reader: &ReaderArgs) -> anyhow::Result<(Directory, String)> {
+pub(crate) fn load_verified(reader: &ReaderArgs) -> anyhow::Result<(Directory, String)> {
     let root = keys::read_public_key(&reader.root_pub).context("cannot use the root public key")?;
     let directory = SignedDirectory::load(&reader.directory, &root).with_context(|| {
         format!(
@@ -604,7 +604,7 @@ fn show_text(r: &ShowReport<'_>) -> String {
     out
 }
 
-fn parse_organ_id(s: &str) -> Result<OrganId, String> {
+pub(crate) fn parse_organ_id(s: &str) -> Result<OrganId, String> {
     OrganId::parse(s).map_err(|e| e.to_string())
 }
 
@@ -612,7 +612,7 @@ fn parse_key_id(s: &str) -> Result<KeyId, String> {
     KeyId::parse(s).map_err(|e| e.to_string())
 }
 
-fn parse_time(s: &str) -> Result<OffsetDateTime, String> {
+pub(crate) fn parse_time(s: &str) -> Result<OffsetDateTime, String> {
     OffsetDateTime::parse(s, &Rfc3339).map_err(|e| {
         format!("{s:?} is not an RFC 3339 time ({e}); write e.g. 2026-12-01T00:00:00+07:00")
     })

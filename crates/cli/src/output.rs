@@ -15,7 +15,11 @@ pub enum OutputFormat {
 
 impl OutputFormat {
     /// Prints `value` as JSON, or `text()` as text.
-    pub fn emit<T: Serialize>(self, value: &T, text: impl FnOnce() -> String) -> anyhow::Result<()> {
+    pub fn emit<T: Serialize>(
+        self,
+        value: &T,
+        text: impl FnOnce() -> String,
+    ) -> anyhow::Result<()> {
         match self {
             OutputFormat::Json => println!("{}", serde_json::to_string_pretty(value)?),
             OutputFormat::Text => {
@@ -28,3 +32,10 @@ impl OutputFormat {
         Ok(())
     }
 }
+
+/// The input was looked at and refused (exit code 1), as opposed to the
+/// command failing to run (exit code 2). The report was already printed;
+/// this carries the one-line summary for stderr.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Refused(pub String);

@@ -1063,3 +1063,11 @@ mod tests {
         assert_eq!(d.issued_at(), NOW);
     }
 }
+
+/// Document validation asks the directory whether a free-form agency id
+/// (a staging system's, say) is known.
+impl docaxis_edxml::KnownAgencies for Directory {
+    fn is_listed(&self, id: &OrganId) -> bool {
+        self.contains(id)
+    }
+}

@@ -13,6 +13,7 @@
 //! assert_eq!(parsed.message.from().organ_id.as_str(), "000.00.00.G22");
 //! ```
 
+mod compose;
 mod datetime;
 mod error;
 mod example;
@@ -22,6 +23,7 @@ mod parse;
 mod serialize;
 mod validate;
 
+pub use compose::{content_type_for, organization, subject_from_text, Draft};
 pub use datetime::{DateError, EdDate, EdTimestamp, VIETNAM};
 pub use error::{FieldError, ParseError};
 pub use example::{example_document, example_document_xml};
@@ -29,4 +31,4 @@ pub use model::*;
 pub use organ_id::{OrganId, OrganIdError, MAX_ORGAN_ID_LEN};
 pub use parse::{parse, parse_dom, ParseLimits, Parsed, SourceMap};
 pub use serialize::{serialize, signature_element, signed_info_element};
-pub use validate::{validate, Directory as KnownAgencies, NoDirectory};
+pub use validate::{validate, Directory as KnownAgencies, NoDirectory, MAX_SUBJECT_CHARS};
