@@ -763,6 +763,14 @@ mod raw_key_base64 {
     }
 }
 
+/// Document validation asks the directory whether a free-form agency id
+/// (a staging system's, say) is known.
+impl docaxis_edxml::KnownAgencies for Directory {
+    fn is_listed(&self, id: &OrganId) -> bool {
+        self.contains(id)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1061,13 +1069,5 @@ mod tests {
         assert_eq!(d.serial(), 1);
         assert_eq!(d.next_edition(NOW).unwrap(), 2);
         assert_eq!(d.issued_at(), NOW);
-    }
-}
-
-/// Document validation asks the directory whether a free-form agency id
-/// (a staging system's, say) is known.
-impl docaxis_edxml::KnownAgencies for Directory {
-    fn is_listed(&self, id: &OrganId) -> bool {
-        self.contains(id)
     }
 }
