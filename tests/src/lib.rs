@@ -5,6 +5,8 @@
 //! Keys are derived from fixed seeds, so every run (and every failure
 //! report) is reproducible.
 
+pub mod agencies;
+
 use docaxis_directory::{Agency, AgencyKey, AgencyStatus, Directory, KeyId, SigningKey};
 use docaxis_dsig::Signer;
 use docaxis_edxml::{example_document, Document, Message, OrganId};

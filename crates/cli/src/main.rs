@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod adapter_cmd;
 mod demo_cmd;
 mod directory_cmd;
 mod keygen_cmd;
@@ -65,6 +66,12 @@ enum Command {
     Sign(message_cmd::SignArgs),
     /// Verify a signed edXML file against the agency directory.
     Verify(message_cmd::VerifyArgs),
+    /// Run an agency's adapter daemon.
+    #[command(subcommand)]
+    Adapter(adapter_cmd::AdapterCmd),
+    /// Send a status decided by the clerk (through a running adapter).
+    #[command(subcommand)]
+    Status(adapter_cmd::StatusCmd),
     /// Make an Ed25519 key pair: PREFIX.key (PKCS#8 PEM, mode 0600) and PREFIX.pub (SPKI PEM).
     Keygen(keygen_cmd::KeygenArgs),
     /// Manage the signed agency directory: init, add, add-key, revoke, set-status, show, verify.
@@ -87,6 +94,8 @@ fn main() -> ExitCode {
         Command::Validate(a) => message_cmd::validate(a, cli.format),
         Command::Sign(a) => message_cmd::sign(a, cli.format),
         Command::Verify(a) => message_cmd::verify(a, cli.format),
+        Command::Adapter(c) => adapter_cmd::run(c),
+        Command::Status(c) => adapter_cmd::status(c, cli.format),
         Command::Keygen(a) => keygen_cmd::run(a, cli.format),
         Command::Directory(c) => directory_cmd::run(c, cli.format),
     };

@@ -133,7 +133,7 @@ impl<'e, 'x, W: Write> Canonicalizer<'e, 'x, W> {
             };
             frame.next_child += 1;
             match child {
-                Node::Text(t) => escape_text(&mut self.buf, t),
+                Node::Text(t) => self.text(t)?,
                 Node::Pi(pi) => self.pi(pi),
                 Node::Element(e) => {
                     if self.exclude.is_some_and(|x| std::ptr::eq(x, e)) {
@@ -147,6 +147,22 @@ impl<'e, 'x, W: Write> Canonicalizer<'e, 'x, W> {
                     });
                 }
             }
+            self.maybe_flush()?;
+        }
+        Ok(())
+    }
+
+    /// Escapes text into the buffer a piece at a time, flushing between
+    /// pieces, so a 14 MB attachment never sits in the buffer whole.
+    fn text(&mut self, t: &str) -> io::Result<()> {
+        let mut rest = t;
+        while !rest.is_empty() {
+            let mut cut = rest.len().min(FLUSH_AT);
+            while !rest.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            escape_text(&mut self.buf, &rest[..cut]);
+            rest = &rest[cut..];
             self.maybe_flush()?;
         }
         Ok(())
@@ -242,8 +258,10 @@ fn write_qname(buf: &mut Vec<u8>, prefix: Option<&str>, local: &str) {
 }
 
 /// Copies `s` into `buf`, replacing the bytes `escape` maps; runs of plain
-/// bytes are copied at once, which matters for megabytes of base64.
-fn escape_with(buf: &mut Vec<u8>, s: &str, escape: fn(u8) -> Option<&'static [u8]>) {
+/// bytes are copied at once, which matters for megabytes of base64. Generic
+/// (not a function pointer) so that the byte test is inlined.
+#[inline]
+fn escape_with(buf: &mut Vec<u8>, s: &str, escape: impl Fn(u8) -> Option<&'static [u8]>) {
     let bytes = s.as_bytes();
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {

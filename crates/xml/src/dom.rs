@@ -330,15 +330,14 @@ impl<'a, 'l> Parser<'a, 'l> {
                     self.close(element, &mut root);
                 }
                 Event::Text(t) => {
-                    let content = t
-                        .xml10_content()
-                        .map_err(|e| self.err(XmlErrorKind::Malformed(e.to_string()), offset))?;
+                    // The input was validated as UTF-8 once, up front; text
+                    // between markup is a slice of it, so it is re-borrowed
+                    // rather than decoded a second time.
+                    let content = normalize_line_ends(self.rebase(&t));
                     self.text_at(content, offset, root.is_some())?;
                 }
                 Event::CData(c) => {
-                    let content = c
-                        .xml10_content()
-                        .map_err(|e| self.err(XmlErrorKind::Malformed(e.to_string()), offset))?;
+                    let content = normalize_line_ends(self.rebase(&c));
                     if self.stack.is_empty() {
                         return Err(self.err(
                             XmlErrorKind::ContentOutsideRoot("a CDATA section".into()),
@@ -588,14 +587,17 @@ impl<'a, 'l> Parser<'a, 'l> {
                 offset,
             ));
         }
-        match name.split_once(':') {
-            None => Ok((None, name)),
-            Some((p, l)) if !p.is_empty() && !l.is_empty() && !l.contains(':') => Ok((Some(p), l)),
-            Some(_) => Err(self.err(
+        let (prefix, local) = match name.split_once(':') {
+            None => (None, name),
+            Some((p, l)) => (Some(p), l),
+        };
+        if prefix.is_some_and(|p| !is_ncname(p)) || !is_ncname(local) {
+            return Err(self.err(
                 XmlErrorKind::Malformed(format!("{name:?} is not a valid qualified name")),
                 offset,
-            )),
+            ));
         }
+        Ok((prefix, local))
     }
 
     fn check_decl(&self, decl: &NsDecl<'a>, offset: usize) -> Result<(), XmlError> {
@@ -644,7 +646,27 @@ fn is_xml_space(c: char) -> bool {
 ///
 /// One pass over the bytes up front keeps the rest of the parser simple.
 fn check_chars(source: &[u8]) -> Result<(), XmlError> {
-    for (i, &b) in source.iter().enumerate() {
+    // Fast path: a branch-free test over 64-byte chunks (the compiler
+    // vectorizes it); only a chunk that may hold a problem is looked at
+    // byte by byte. 0xEF is the lead byte of U+FFFE / U+FFFF.
+    let suspicious = |chunk: &[u8]| {
+        chunk.iter().fold(false, |acc, &b| {
+            acc | ((b < 0x20) & (b != b'\t') & (b != b'\n') & (b != b'\r')) | (b == 0xEF)
+        })
+    };
+    for (n, chunk) in source.chunks(64).enumerate() {
+        if suspicious(chunk) {
+            // Include two bytes of the next chunk for a split U+FFFE.
+            let start = n * 64;
+            let end = (start + 66).min(source.len());
+            check_chars_slow(source, start, end)?;
+        }
+    }
+    Ok(())
+}
+
+fn check_chars_slow(source: &[u8], start: usize, end: usize) -> Result<(), XmlError> {
+    for (i, &b) in source.iter().enumerate().take(end).skip(start) {
         if b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r') {
             return Err(XmlError::at(XmlErrorKind::InvalidChar(b as u32), source, i));
         }
@@ -656,6 +678,30 @@ fn check_chars(source: &[u8]) -> Result<(), XmlError> {
         }
     }
     Ok(())
+}
+
+/// NCName (Namespaces in XML 1.0): a name without a colon. ASCII is held
+/// to the exact rule; beyond ASCII every character from U+00C0 on is
+/// allowed (XML 1.0 fifth edition's ranges, minus a few symbols nobody uses
+/// in names), which keeps Vietnamese element names working.
+fn is_ncname(s: &str) -> bool {
+    let mut chars = s.chars();
+    let Some(first) = chars.next() else {
+        return false;
+    };
+    let start = |c: char| {
+        c.is_ascii_alphabetic() || c == '_' || (c >= '\u{C0}' && c != '\u{D7}' && c != '\u{F7}')
+    };
+    start(first)
+        && chars.all(|c| start(c) || c.is_ascii_digit() || matches!(c, '.' | '-' | '\u{B7}'))
+}
+
+/// XML 1.0 §2.11: CR LF and lone CR become LF. Borrows when there is no CR.
+fn normalize_line_ends(text: Cow<'_, str>) -> Cow<'_, str> {
+    if !text.contains('\r') {
+        return text;
+    }
+    Cow::Owned(text.replace("\r\n", "\n").replace('\r', "\n"))
 }
 
 fn is_xml_char(c: char) -> bool {
@@ -832,6 +878,52 @@ mod tests {
                 .kind,
             XmlErrorKind::DuplicateAttribute(_)
         ));
+    }
+
+    #[test]
+    fn names_must_be_ncnames() {
+        for bad in [
+            "<a//>",
+            "<a\"/>",
+            "<a=/>",
+            "<1/>",
+            "<a:/>",
+            "<:a/>",
+            "<a:b:c/>",
+            "<a 1b='x'/>",
+            "<a p:='x'/>",
+        ] {
+            assert!(
+                matches!(parse(bad).unwrap_err().kind, XmlErrorKind::Malformed(_)),
+                "{bad}"
+            );
+        }
+        for good in [
+            "<a/>",
+            "<_a.b-c/>",
+            "<văn_bản/>",
+            "<p:a xmlns:p='urn:x' p:b='1'/>",
+        ] {
+            assert!(parse(good).is_ok(), "{good}");
+        }
+    }
+
+    #[test]
+    fn forbidden_characters_are_found_in_every_chunk() {
+        for at in [0, 63, 64, 65, 127, 200] {
+            let mut s = format!("<a>{}</a>", "x".repeat(300)).into_bytes();
+            s[at + 3] = 0x01;
+            let e = Document::parse(&s, &Limits::default()).unwrap_err();
+            assert_eq!(e.kind, XmlErrorKind::InvalidChar(1), "at {at}");
+            assert_eq!(e.position.unwrap().offset, at + 3);
+        }
+        // U+FFFF split across a chunk boundary.
+        let mut s = format!("<a>{}</a>", "x".repeat(300)).into_bytes();
+        s[62..65].copy_from_slice(&[0xEF, 0xBF, 0xBF]);
+        assert_eq!(
+            Document::parse(&s, &Limits::default()).unwrap_err().kind,
+            XmlErrorKind::InvalidChar(0xFFFF)
+        );
     }
 
     #[test]

@@ -1,0 +1,242 @@
+//! The running adapter: the outbox scanners, the consumer of the agency's
+//! queue, the HTTP endpoint, and a clean stop on SIGTERM.
+//!
+//! Stopping: SIGTERM (or SIGINT) stops taking new work — no new outbox
+//! scan, no new delivery pulled — lets every document and delivery in
+//! flight finish and be acknowledged, closes the axis connection and
+//! returns. SIGKILL at any instant is safe too (see the journal and
+//! the records in `sent/`); it only makes the axis deliver again what was not
+//! acknowledged.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::adapter::{folders, Adapter, StartError, StatusRequest, SubmitError};
+use crate::config::Config;
+use crate::fsio;
+
+/// Runs the adapter until SIGTERM or SIGINT.
+pub async fn run(config: Config) -> Result<(), StartError> {
+    let adapter = Arc::new(Adapter::open(config).await?);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("stopping: finishing what is in flight");
+        let _ = stop_tx.send(true);
+    });
+    run_until(adapter, stop_rx).await
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        // No signal handling: run until killed.
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}
+
+/// Runs an opened adapter until `stop` turns true, then drains and closes.
+pub async fn run_until(
+    adapter: Arc<Adapter>,
+    stop: watch::Receiver<bool>,
+) -> Result<(), StartError> {
+    {
+        // Work that waits (disk full, axis away) gives up when asked to stop.
+        let adapter = adapter.clone();
+        let mut stop = stop.clone();
+        tokio::spawn(async move {
+            let _ = stop.wait_for(|s| *s).await;
+            adapter.request_stop();
+        });
+    }
+    adapter.resume_unconfirmed().await;
+    let mut tasks = JoinSet::new();
+    if let Some(addr) = adapter.config().http {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        tracing::info!(%addr, "HTTP endpoint listening");
+        tasks.spawn(crate::http::serve(adapter.clone(), listener, stop.clone()));
+    }
+    tasks.spawn(outbox_loop(adapter.clone(), stop.clone()));
+    tasks.spawn(status_outbox_loop(adapter.clone(), stop.clone()));
+    tasks.spawn(receive_loop(adapter.clone(), stop.clone()));
+    while tasks.join_next().await.is_some() {}
+    if let Err(e) = adapter.axis().close().await {
+        tracing::warn!(error = %e, "closing the axis connection");
+    }
+    tracing::info!(agency = %adapter.organ_id(), "stopped");
+    Ok(())
+}
+
+/// Sleeps `d` unless asked to stop; true if asked to stop.
+async fn pause(stop: &mut watch::Receiver<bool>, d: Duration) -> bool {
+    if *stop.borrow() {
+        return true;
+    }
+    tokio::select! {
+        _ = tokio::time::sleep(d) => *stop.borrow(),
+        _ = stop.changed() => true,
+    }
+}
+
+/// After a transport failure, wait longer before the next scan, up to 5 s.
+fn backoff(current: Duration, base: Duration, failed: bool) -> Duration {
+    if failed {
+        (current * 2).clamp(base, Duration::from_secs(5))
+    } else {
+        base
+    }
+}
+
+async fn outbox_loop(adapter: Arc<Adapter>, mut stop: watch::Receiver<bool>) {
+    let base = Duration::from_millis(adapter.config().scan_interval_ms);
+    let dir = adapter.config().folder(folders::OUTBOX);
+    let mut wait = base;
+    loop {
+        let files = match fsio::ready_files(&dir) {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::error!(error = %e, dir = %dir.display(), "cannot read the outbox");
+                Vec::new()
+            }
+        };
+        let failed = std::sync::atomic::AtomicBool::new(false);
+        futures_util::stream::iter(files)
+            .for_each_concurrent(adapter.config().concurrency, |file| {
+                let adapter = &adapter;
+                let failed = &failed;
+                async move {
+                    if !send_file(adapter, &file).await {
+                        failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+            })
+            .await;
+        wait = backoff(wait, base, failed.into_inner());
+        if pause(&mut stop, wait).await {
+            return;
+        }
+    }
+}
+
+/// Sends one outbox file; false on a transient failure (tried again).
+async fn send_file(adapter: &Adapter, file: &Path) -> bool {
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let Ok(bytes) = std::fs::read(file) else {
+        return true; // taken away meanwhile
+    };
+    match adapter.submit(&bytes, &name).await {
+        Ok(_) => {
+            if let Err(e) = std::fs::remove_file(file)
+                .and_then(|_| fsio::fsync_dir(file.parent().unwrap_or(Path::new("."))))
+            {
+                tracing::error!(file = %name, error = %e, "sent, but cannot remove it from the outbox");
+            }
+            true
+        }
+        Err(SubmitError::Invalid(problems)) => {
+            if let Err(e) = adapter.reject(file, &problems) {
+                tracing::error!(file = %name, error = %e, "cannot move a refused file to rejected/");
+            }
+            true
+        }
+        Err(e) => {
+            tracing::warn!(file = %name, error = %e, "not sent now; will try again");
+            false
+        }
+    }
+}
+
+async fn status_outbox_loop(adapter: Arc<Adapter>, mut stop: watch::Receiver<bool>) {
+    let base = Duration::from_millis(adapter.config().scan_interval_ms);
+    let dir = adapter.config().folder(folders::STATUS_OUTBOX);
+    let mut wait = base;
+    loop {
+        let mut failed = false;
+        for file in fsio::ready_files(&dir).unwrap_or_default() {
+            let Ok(bytes) = std::fs::read(&file) else {
+                continue;
+            };
+            let result = match serde_json::from_slice::<StatusRequest>(&bytes) {
+                Ok(req) => adapter.send_status(&req).await,
+                Err(e) => Err(SubmitError::Invalid(vec![format!(
+                    "not a status request ({e}); write JSON like {{\"document_id\": \"000.00.00.G22,2026/01/05,12/VPCP\", \"code\": \"03\", \"description\": \"\"}}"
+                )])),
+            };
+            match result {
+                Ok(()) => {
+                    let _ = std::fs::remove_file(&file);
+                }
+                Err(SubmitError::Invalid(problems)) => {
+                    if let Err(e) = adapter.reject(&file, &problems) {
+                        tracing::error!(error = %e, "cannot move a refused status request to rejected/");
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "status not sent now; will try again");
+                    failed = true;
+                }
+            }
+        }
+        wait = backoff(wait, base, failed);
+        if pause(&mut stop, wait).await {
+            return;
+        }
+    }
+}
+
+async fn receive_loop(adapter: Arc<Adapter>, mut stop: watch::Receiver<bool>) {
+    let agency = adapter.organ_id().to_string();
+    let mut wait = Duration::from_millis(200);
+    let mut consumer = loop {
+        match adapter.axis().consume(&agency).await {
+            Ok(c) => break c,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot consume the agency's queue; retrying");
+                if pause(&mut stop, wait).await {
+                    return;
+                }
+                wait = (wait * 2).min(Duration::from_secs(5));
+            }
+        }
+    };
+    let limit = adapter.config().concurrency;
+    let mut in_flight = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
+            next = consumer.next(), if in_flight.len() < limit => match next {
+                Some(Ok(delivery)) => {
+                    let adapter = adapter.clone();
+                    in_flight.spawn(async move {
+                        if let Err(e) = adapter.handle(delivery).await {
+                            // The axis redelivers what was not settled.
+                            tracing::warn!(error = %e, "settling a delivery failed");
+                        }
+                    });
+                }
+                Some(Err(e)) => tracing::warn!(error = %e, "from the axis"),
+                None => break,
+            },
+        }
+    }
+    while in_flight.join_next().await.is_some() {}
+    if let Err(e) = consumer.close().await {
+        tracing::warn!(error = %e, "closing the consumer");
+    }
+}

@@ -1,0 +1,33 @@
+//! The docaxis adapter: what an agency installs between its document system
+//! (hệ thống quản lý văn bản và điều hành) and the axis.
+//!
+//! Sending: a document renamed into `outbox/` (or POSTed to the loopback
+//! endpoint) is validated, stamped with this agency's TraceHeader, signed
+//! with the agency key, published to every recipient, and once the axis
+//! confirms it, recorded in `sent/`. An invalid one goes to `rejected/` with
+//! a `.error` file saying what to fix.
+//!
+//! Receiving: each delivery from the agency's queue is verified against the
+//! agency directory, written once into `inbox/` (atomically, fsynced) and
+//! only then acknowledged; status 01 goes back automatically. A document
+//! that fails is refused: status 02 with the reason to its sender, the
+//! reason kept in the dead-letter queue, nothing in the inbox.
+//!
+//! Modules: [`config`] (agency.toml), [`adapter`] (the rules for one
+//! message), [`daemon`] (loops, signals), [`http`], [`journal`] (received
+//! messages, crash-safe), [`sent`] (sent records), [`status`] (composing
+//! statuses), [`fsio`] (atomic files), [`metrics`].
+
+pub mod adapter;
+pub mod config;
+pub mod daemon;
+pub mod fsio;
+pub mod http;
+pub mod journal;
+pub mod metrics;
+pub mod sent;
+pub mod status;
+
+pub use adapter::{folders, Adapter, SendOutcome, StartError, StatusRequest, SubmitError};
+pub use config::{Config, ConfigError};
+pub use daemon::{run, run_until};
