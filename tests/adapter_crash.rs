@@ -9,7 +9,6 @@
 //! embedded axis and over RabbitMQ.
 
 use std::collections::HashSet;
-use std::process::Child;
 use std::time::{Duration, Instant};
 
 use docaxis_suites::agencies::*;
@@ -30,11 +29,6 @@ impl Rng {
     fn between(&mut self, lo: u64, hi: u64) -> u64 {
         lo + self.next() % (hi - lo)
     }
-}
-
-fn kill9(child: &mut Child) {
-    let _ = child.kill(); // SIGKILL
-    let _ = child.wait();
 }
 
 fn doc_ids_in(dir: &std::path::Path) -> Vec<String> {
@@ -125,11 +119,11 @@ async fn crash_run(t: TestAxis, tag: &str) {
         if kills.0 + kills.1 < 12 {
             tokio::time::sleep(Duration::from_millis(rng.between(150, 900))).await;
             if rng.next().is_multiple_of(2) {
-                kill9(&mut sender);
+                sender.kill9();
                 sender = spawn_adapter(&t, G22);
                 kills.0 += 1;
             } else {
-                kill9(&mut receiver);
+                receiver.kill9();
                 receiver = spawn_adapter(&t, G12);
                 kills.1 += 1;
             }
@@ -139,8 +133,8 @@ async fn crash_run(t: TestAxis, tag: &str) {
     }
     // Let anything still in flight land, then count.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    kill9(&mut sender);
-    kill9(&mut receiver);
+    sender.kill9();
+    receiver.kill9();
     let ids = doc_ids_in(&inbox);
     let unique: HashSet<_> = ids.iter().collect();
     println!(
@@ -165,4 +159,10 @@ async fn crash_run(t: TestAxis, tag: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_loses_and_duplicates_nothing_on_the_embedded_axis() {
     crash_run(TestAxis::new(None), "embedded").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_loses_and_duplicates_nothing_on_rabbitmq() {
+    let vhost = Vhost::new("crash");
+    crash_run(TestAxis::new(Some(vhost.url())), "rabbitmq").await;
 }

@@ -5,7 +5,6 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
 
 use docaxis_suites::agencies::*;
 
@@ -24,14 +23,6 @@ fn seeds() -> Vec<String> {
         .iter()
         .map(|p| std::fs::read_to_string(p).unwrap())
         .collect()
-}
-
-fn terminate(child: &mut std::process::Child) -> std::process::ExitStatus {
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    child.wait().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -126,7 +117,7 @@ async fn adapters_exchange_the_seed_articles_over_rabbitmq() {
         .await;
     }
     for (agency, child) in children.iter_mut() {
-        let status = terminate(child);
+        let status = child.terminate();
         assert!(
             status.success(),
             "{agency} did not stop cleanly on SIGTERM: {status}"

@@ -181,8 +181,35 @@ pub fn docaxis_bin() -> PathBuf {
     bin
 }
 
+/// A running `docaxis adapter run` process, killed (SIGKILL) when dropped,
+/// so that a failing test never leaves adapters behind.
+pub struct AdapterProcess(pub Child);
+
+impl AdapterProcess {
+    /// SIGKILL and reap.
+    pub fn kill9(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+
+    /// SIGTERM and wait for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status()
+            .expect("kill -TERM");
+        self.0.wait().expect("wait for the adapter")
+    }
+}
+
+impl Drop for AdapterProcess {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
 /// Starts `docaxis adapter run` for `agency` as a separate process.
-pub fn spawn_adapter(t: &TestAxis, agency: &str) -> Child {
+pub fn spawn_adapter(t: &TestAxis, agency: &str) -> AdapterProcess {
     t.config(agency);
     let log = std::fs::File::create(t.path().join(format!("{agency}.log"))).unwrap();
     Command::new(docaxis_bin())
@@ -192,6 +219,7 @@ pub fn spawn_adapter(t: &TestAxis, agency: &str) -> Child {
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
+        .map(AdapterProcess)
         .expect("start docaxis adapter run")
 }
 
@@ -210,6 +238,11 @@ impl Vhost {
             .unwrap()
             .subsec_nanos();
         let name = format!("t-{tag}-{}-{nanos}", std::process::id());
+        // The tests connect as guest and publish for several agencies, as a
+        // relay would: the broker lets a user set another user_id only if
+        // it is tagged impersonator. (Production adapters connect as their
+        // own agency's user; see `docaxis broker provision`.)
+        rabbitmqctl(&["set_user_tags", "guest", "administrator", "impersonator"]);
         rabbitmqctl(&["add_vhost", &name]);
         rabbitmqctl(&["set_permissions", "-p", &name, "guest", ".*", ".*", ".*"]);
         Vhost { name }

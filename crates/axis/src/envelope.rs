@@ -121,11 +121,16 @@ impl Envelope {
         for (i, r) in recipients.iter().enumerate() {
             validate_agency_id(r)?;
             if recipients[..i].contains(r) {
-                return Err(AxisError::InvalidEnvelope(format!("duplicate recipient {r}")));
+                return Err(AxisError::InvalidEnvelope(format!(
+                    "duplicate recipient {r}"
+                )));
             }
         }
         // The key id travels in a header: keep it printable and bounded.
-        if key_id.len() > 200 || key_id.bytes().any(|b| !(0x21..0x7f).contains(&b)) {
+        if key_id.is_empty()
+            || key_id.len() > 200
+            || key_id.bytes().any(|b| !(0x21..0x7f).contains(&b))
+        {
             return Err(AxisError::InvalidEnvelope(
                 "key id must be 1..200 printable ASCII characters without spaces".into(),
             ));
@@ -229,7 +234,17 @@ mod tests {
         for ok in ["000.00.00.G22", "vxp.saas.03", "a", "A-b_c:d"] {
             validate_agency_id(ok).unwrap();
         }
-        for bad in ["", "...", "a b", "a*", "a#", "a/b", "a,b", "é", &"x".repeat(65)] {
+        for bad in [
+            "",
+            "...",
+            "a b",
+            "a*",
+            "a#",
+            "a/b",
+            "a,b",
+            "é",
+            &"x".repeat(65),
+        ] {
             assert!(validate_agency_id(bad).is_err(), "{bad:?}");
         }
     }
@@ -245,7 +260,14 @@ mod tests {
         let s = Envelope::status("B", "A", "k2", &b"s"[..]).unwrap();
         assert_eq!(s.recipients(), ["A".to_string()]);
         assert_eq!(s.kind(), Kind::Status);
-        let bad = Envelope::from_wire(Kind::Document, "A".into(), vec!["B".into()], "k".into(), "00", Bytes::from_static(b"x"));
+        let bad = Envelope::from_wire(
+            Kind::Document,
+            "A".into(),
+            vec!["B".into()],
+            "k".into(),
+            "00",
+            Bytes::from_static(b"x"),
+        );
         assert!(bad.is_err());
     }
 }
