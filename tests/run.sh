@@ -6,7 +6,7 @@
 #
 # Needs: cargo; root (or sudo) only if something must be installed.
 # What it installs when missing: xmllint (Debian libxml2-utils, for the XSD
-# checks), RabbitMQ (Debian rabbitmq-server, for the axis tests, started if
+# checks), Debian's chromium (the dashboard's browser test), RabbitMQ (Debian rabbitmq-server, for the axis tests, started if
 # down), and Python's lxml and cryptography (the independent XML-DSig
 # implementation of the interop test).
 set -euo pipefail
@@ -30,6 +30,7 @@ if ! python3 -c 'import lxml, cryptography' 2>/dev/null; then
     || python3 -m pip install -q --break-system-packages lxml cryptography 2>/dev/null \
     || apt_install python3-lxml python3-cryptography
 fi
+[ -x /usr/bin/chromium ] || { echo "installing chromium (the dashboard's browser test)"; apt_install chromium; }
 command -v rabbitmq-server >/dev/null || { echo "installing rabbitmq-server"; apt_install rabbitmq-server; }
 if ! rabbitmq-diagnostics -q ping >/dev/null 2>&1; then
   echo "starting RabbitMQ"

@@ -16,6 +16,8 @@ mod directory_cmd;
 mod keygen_cmd;
 mod message_cmd;
 mod output;
+mod stats_cmd;
+mod tracker_cmd;
 
 use output::OutputFormat;
 
@@ -72,6 +74,14 @@ enum Command {
     /// Send a status decided by the clerk (through a running adapter).
     #[command(subcommand)]
     Status(adapter_cmd::StatusCmd),
+    /// The tracker: delivery rates, latencies, overdue list (JSON API, /metrics, dashboard).
+    #[command(subcommand)]
+    Tracker(tracker_cmd::TrackerCmd),
+    /// Delivery figures from the tracker's database: a table, --format json, or --csv.
+    Stats(stats_cmd::StatsArgs),
+    /// Verify the tracker's hash-chained event log.
+    #[command(subcommand)]
+    Audit(stats_cmd::AuditCmd),
     /// Make an Ed25519 key pair: PREFIX.key (PKCS#8 PEM, mode 0600) and PREFIX.pub (SPKI PEM).
     Keygen(keygen_cmd::KeygenArgs),
     /// Manage the signed agency directory: init, add, add-key, revoke, set-status, show, verify.
@@ -96,6 +106,9 @@ fn main() -> ExitCode {
         Command::Verify(a) => message_cmd::verify(a, cli.format),
         Command::Adapter(c) => adapter_cmd::run(c),
         Command::Status(c) => adapter_cmd::status(c, cli.format),
+        Command::Tracker(c) => tracker_cmd::run(c, cli.format),
+        Command::Stats(a) => stats_cmd::stats(a, cli.format),
+        Command::Audit(c) => stats_cmd::audit(c, cli.format),
         Command::Keygen(a) => keygen_cmd::run(a, cli.format),
         Command::Directory(c) => directory_cmd::run(c, cli.format),
     };

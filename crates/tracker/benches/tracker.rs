@@ -1,0 +1,255 @@
+//! Tracker bench: ingest speed and the dashboard's query times over one
+//! month of national volume.
+//!
+//! ```sh
+//! cargo bench -p docaxis-tracker --bench tracker
+//! TRACKER_BENCH_DELIVERIES=100000 cargo bench -p docaxis-tracker --bench tracker   # smaller
+//! ```
+//!
+//! 1. one month (≈620,000 deliveries, ≈2.5 million events) built directly
+//!    (no XML), ingested on one thread in transactions of 1,000 into a
+//!    durable (fsync per commit) database: events/s;
+//! 2. the same with XML: signed edXML documents and statuses decoded
+//!    (parsed) and ingested: events/s including the parse;
+//! 3. each query the dashboard makes, over that month (compute + JSON),
+//!    plus a document's history, `/metrics`, and the restart replay.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::time::{Duration, Instant};
+
+use docaxis_tracker::decode::decode;
+use docaxis_tracker::state::{Filter, Granularity};
+use docaxis_tracker::{synth, Thresholds, Tracker};
+
+fn secs(d: Duration) -> f64 {
+    d.as_secs_f64()
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+/// Median and max of `n` runs of `f`.
+fn time<T>(n: usize, mut f: impl FnMut() -> T) -> (Duration, Duration) {
+    let mut v: Vec<Duration> = (0..n)
+        .map(|_| {
+            let t = Instant::now();
+            std::hint::black_box(f());
+            t.elapsed()
+        })
+        .collect();
+    v.sort();
+    (v[v.len() / 2], v[v.len() - 1])
+}
+
+fn main() {
+    let deliveries: u64 = std::env::var("TRACKER_BENCH_DELIVERIES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(620_000);
+    let dir = tempfile::tempdir().unwrap();
+    println!(
+        "docaxis-tracker bench: one month, {deliveries} deliveries (cores available: {})",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+
+    // 1. Ingest without XML.
+    let t = Instant::now();
+    let records = synth::traffic(2022, deliveries, synth::JULY_2022, 31);
+    let gen = t.elapsed();
+    let n = records.len();
+    println!(
+        "generated {n} events in {:.2} s (not timed below)",
+        secs(gen)
+    );
+    let db = dir.path().join("month.db");
+    let tracker = Tracker::open(&db, true, Thresholds::default()).unwrap();
+    let t = Instant::now();
+    for chunk in records.chunks(1000) {
+        tracker.ingest(chunk).unwrap();
+    }
+    let ingest = t.elapsed();
+    println!(
+        "ingest (events built directly, 1,000 per durable transaction, one thread): {n} events in {:.2} s = {:.0} events/s",
+        secs(ingest),
+        n as f64 / secs(ingest)
+    );
+    // Redelivery of everything: recognised, nothing counted twice.
+    let t = Instant::now();
+    let mut dup = 0;
+    for chunk in records[..200_000.min(n)].chunks(1000) {
+        dup += tracker.ingest(chunk).unwrap().duplicates;
+    }
+    let redeliver = t.elapsed();
+    println!(
+        "redelivery of {dup} events (all recognised as duplicates): {:.0} events/s",
+        dup as f64 / secs(redeliver)
+    );
+    let size = std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0);
+    println!(
+        "database: {:.0} MB ({:.0} bytes/event)",
+        size as f64 / 1e6,
+        size as f64 / n as f64
+    );
+    drop(records);
+
+    // 2. Ingest with XML parsing.
+    let docs = 2_000u32;
+    let mut envs = Vec::new();
+    let from = [common::A, common::B, common::C, common::D];
+    for i in 0..docs {
+        let s = from[(i % 4) as usize];
+        let to: Vec<&str> = from.iter().copied().filter(|x| *x != s).collect();
+        envs.push(common::document(
+            s,
+            &to,
+            10_000 + i,
+            "2022/07/05 09:00:00",
+            (i % 5) as u8,
+        ));
+        for r in &to {
+            envs.push(common::status(
+                r,
+                s,
+                "2022/07/05",
+                10_000 + i,
+                1,
+                "2022/07/05 09:03:00",
+                "",
+                None,
+            ));
+        }
+    }
+    let copies = common::copies(&envs);
+    let bytes: usize = envs.iter().map(|e| e.payload().len()).sum();
+    let db2 = dir.path().join("xml.db");
+    let tx = Tracker::open(&db2, true, Thresholds::default()).unwrap();
+    let t = Instant::now();
+    let mut parsed = 0;
+    for chunk in copies.chunks(1000) {
+        let recs: Vec<_> = chunk
+            .iter()
+            .map(|(e, r)| decode(e, r, 0).unwrap())
+            .collect();
+        parsed += recs.len();
+        tx.ingest(&recs).unwrap();
+    }
+    let xml = t.elapsed();
+    println!(
+        "ingest with XML parsing (signed edXML, {:.1} KB average, 1,000 per transaction, one thread): {parsed} events in {:.2} s = {:.0} events/s",
+        bytes as f64 / envs.len() as f64 / 1024.0,
+        secs(xml),
+        parsed as f64 / secs(xml)
+    );
+    let t = Instant::now();
+    for (e, r) in copies.iter().take(5000) {
+        std::hint::black_box(decode(e, r, 0).unwrap());
+    }
+    println!(
+        "  of which parsing alone: {:.0} events/s",
+        5000.0 / secs(t.elapsed())
+    );
+
+    // 3. Queries over the month.
+    let month = Filter::default();
+    let agency = Filter {
+        agency: Some("000.00.00.G22".into()),
+        ..Filter::default()
+    };
+    let week = Filter {
+        from: Some(synth::JULY_2022 + 7 * 86400),
+        to: Some(synth::JULY_2022 + 14 * 86400),
+        ..Filter::default()
+    };
+    let now = synth::JULY_2022 + 32 * 86400;
+    let th = Thresholds::default();
+    let c = tracker.state().counters();
+    println!(
+        "queries over {} events, {} documents, {} deliveries (median / max of 5, compute + JSON):",
+        c.events, c.documents, c.deliveries
+    );
+    let j = |v: &dyn erased::Ser| v.size();
+    let mut worst = Duration::ZERO;
+    let mut report = |name: &str, (med, max): (Duration, Duration)| {
+        worst = worst.max(med);
+        println!("  {name:<44} {:>9} / {:>9}", ms(med), ms(max));
+    };
+    let s = || tracker.state();
+    report(
+        "totals (national, + overdue count)",
+        time(5, || {
+            let st = s();
+            j(&st.figures(&month)) + st.overdue(now, &th, &month, 0).1 as usize
+        }),
+    );
+    report(
+        "delivery rate per day",
+        time(5, || j(&s().series(&month, Granularity::Day))),
+    );
+    report(
+        "delivery rate per hour",
+        time(5, || j(&s().series(&month, Granularity::Hour))),
+    );
+    report(
+        "heat map (12 busiest agencies)",
+        time(5, || j(&s().heatmap(&month, 12))),
+    );
+    report(
+        "slowest agencies (p95 of time to arrival)",
+        time(5, || j(&s().slowest(&month, 20, 10))),
+    );
+    report(
+        "overdue list (50 first)",
+        time(5, || j(&s().overdue(now, &th, &month, 50).0)),
+    );
+    report(
+        "every agency (sender and recipient figures)",
+        time(5, || j(&s().agencies(&month))),
+    );
+    report("every pair", time(5, || j(&s().pairs(&month))));
+    report(
+        "one agency, the month",
+        time(5, || j(&s().figures(&agency))),
+    );
+    report("totals for one week", time(5, || j(&s().figures(&week))));
+    let some_doc = tracker
+        .state()
+        .search("000.00.00.G22,2022/07/15", 1)
+        .pop()
+        .unwrap_or_default();
+    report(
+        "search + one document's history (SQL)",
+        time(5, || {
+            let ids = s().search("000.00.00.G22,2022/07/15", 20);
+            let v = s().document(&some_doc, now, &th);
+            ids.len() + j(&v) + tracker.history(&some_doc).unwrap().len()
+        }),
+    );
+    report(
+        "/metrics (all agencies, histograms)",
+        time(5, || docaxis_tracker::http::render_metrics(&tracker).len()),
+    );
+    drop(tracker);
+    let t = Instant::now();
+    let reopened = Tracker::open(&db, true, Thresholds::default()).unwrap();
+    println!(
+        "restart: replaying {} events took {:.2} s",
+        reopened.state().counters().events,
+        secs(t.elapsed())
+    );
+    println!("slowest dashboard query (median): {}", ms(worst));
+}
+
+mod erased {
+    /// JSON size of a serializable value (so serialization is timed too).
+    pub trait Ser {
+        fn size(&self) -> usize;
+    }
+    impl<T: serde::Serialize> Ser for T {
+        fn size(&self) -> usize {
+            serde_json::to_vec(self).map(|v| v.len()).unwrap_or(0)
+        }
+    }
+}

@@ -1,0 +1,1305 @@
+//! The pure counting logic: events in, figures out. No I/O here.
+//!
+//! [`State`] is a fold over [`Event`]s. Every figure is a function of the
+//! *set* of events seen, not of their order or multiplicity:
+//!
+//! * a delivery is the pair (DocumentId, recipient); it is *expected* once the
+//!   document itself was seen (a status that comes first waits for it);
+//! * times are kept as minima (the earliest arrival, the earliest
+//!   acceptance...), flags only ever turn on, so a redelivered or replayed
+//!   event changes nothing and out-of-order statuses give the same figures as
+//!   in-order ones;
+//! * counts are computed from the deliveries when asked, never incremented
+//!   per event.
+//!
+//! So the storage layer's deduplication (one record per message id and
+//! recipient) keeps the audit log clean, and the figures would be exact even
+//! without it.
+//!
+//! Definitions (the ones in `docs/tracker-api.yaml`):
+//!
+//! * **arrived**: the recipient's system reported the document: a status 01,
+//!   or any later status of the recipient (02–06, 15, 16), since a system
+//!   that refused or accepted a document has it. The arrival time is the
+//!   earliest such status time.
+//! * **accepted** (03), **refused** (02, the reason of the earliest refusal
+//!   is kept), **completed** (06): the recipient sent that status.
+//! * **recalled** (13): the sender recalled the document; every delivery of
+//!   it counts as recalled. 15/16 are the recipients' answers.
+//! * **time to arrival / acceptance**: status time minus the time the sender
+//!   sent the document (its first TraceHeader), in seconds, never negative
+//!   (clocks of two agencies may disagree by a few seconds).
+//! * periods, hours and days are those of the sending time, in Vietnam time
+//!   (UTC+07:00), the time the wire format is written in.
+//! * **overdue**: expected, not arrived, not recalled, and older than the
+//!   threshold of its priority (stricter for priorities 1–4).
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Seconds since the Unix epoch.
+pub type Ts = i64;
+
+/// Offset of Vietnam time from UTC, in seconds: hours and days are local.
+pub const VN_OFFSET: i64 = 7 * 3600;
+
+/// Status codes the tracker distinguishes (QCVN 102:2016).
+pub mod code {
+    /// 01 arrived.
+    pub const ARRIVED: u8 = 1;
+    /// 02 refused.
+    pub const REFUSED: u8 = 2;
+    /// 03 accepted.
+    pub const ACCEPTED: u8 = 3;
+    /// 04 assigned.
+    pub const ASSIGNED: u8 = 4;
+    /// 05 in progress.
+    pub const IN_PROGRESS: u8 = 5;
+    /// 06 completed.
+    pub const COMPLETED: u8 = 6;
+    /// 13 recall (from the sender).
+    pub const RECALL: u8 = 13;
+    /// 15 recall agreed.
+    pub const RECALL_AGREED: u8 = 15;
+    /// 16 recall refused.
+    pub const RECALL_REFUSED: u8 = 16;
+}
+
+/// What the tracker learns from one message on the tap.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Event {
+    /// A document was sent.
+    Document(DocumentEvent),
+    /// A status about a document.
+    Status(StatusEvent),
+}
+
+/// A document on the axis.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocumentEvent {
+    /// `DocumentId`.
+    pub document_id: String,
+    /// The sending agency.
+    pub sender: String,
+    /// Every recipient (one expected delivery each).
+    pub recipients: Vec<String>,
+    /// 0 normal … 4 express at a set time.
+    pub priority: u8,
+    /// When the sender sent it (first TraceHeader).
+    pub sent_at: Ts,
+}
+
+/// A status message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusEvent {
+    /// `ResponseFor/DocumentId`: the document it is about.
+    pub document_id: String,
+    /// `ResponseFor/OrganId`: the document's sender.
+    pub original_sender: String,
+    /// The agency that sent the status (a recipient, or the sender for 13).
+    pub from: String,
+    /// Status code (1–6, 13, 15, 16).
+    pub code: u8,
+    /// `Description` (the reason of a refusal).
+    pub description: String,
+    /// `Timestamp`.
+    pub at: Ts,
+}
+
+impl Event {
+    /// The document the event is about.
+    pub fn document_id(&self) -> &str {
+        match self {
+            Event::Document(d) => &d.document_id,
+            Event::Status(s) => &s.document_id,
+        }
+    }
+}
+
+/// Overdue thresholds in seconds, by priority 0..=4.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Thresholds(pub [i64; 5]);
+
+impl Default for Thresholds {
+    /// 01 is sent automatically by the receiving system, so it should come
+    /// within minutes: 4 h for normal documents, 1 h urgent, 30 min very
+    /// urgent, 15 min express (and express at a set time).
+    fn default() -> Self {
+        Thresholds([4 * 3600, 3600, 1800, 900, 900])
+    }
+}
+
+impl Thresholds {
+    /// The threshold for `priority` (values above 4 count as 4).
+    pub fn for_priority(&self, priority: u8) -> i64 {
+        self.0[usize::from(priority.min(4))]
+    }
+}
+
+const NONE: u32 = u32::MAX;
+
+#[derive(Debug, Clone)]
+struct Doc {
+    id: String,
+    /// Whether the document itself was seen (not only statuses about it).
+    seen: bool,
+    sender: u32,
+    sent_at: Ts,
+    priority: u8,
+    recalled_at: Option<Ts>,
+    deliveries: Vec<u32>,
+}
+
+/// One (document, recipient) pair.
+#[derive(Debug, Clone)]
+struct Dlv {
+    doc: u32,
+    recipient: u32,
+    /// Listed as a recipient by the document (false while only statuses
+    /// from this agency were seen).
+    expected: bool,
+    arrived_at: Option<Ts>,
+    arrival_code: u8,
+    accepted_at: Option<Ts>,
+    refused: Option<(Ts, u32)>,
+    completed_at: Option<Ts>,
+    recall_answer: Option<(Ts, u8)>,
+    /// Bit i set when status code i (0..=16) was seen.
+    codes: u32,
+}
+
+fn min_opt(a: Option<Ts>, b: Ts) -> Option<Ts> {
+    Some(a.map_or(b, |a| a.min(b)))
+}
+
+/// Interned strings (agency ids, refusal reasons).
+#[derive(Debug, Default, Clone)]
+struct Interner {
+    names: Vec<String>,
+    index: HashMap<String, u32>,
+}
+
+impl Interner {
+    fn get_or_add(&mut self, s: &str) -> u32 {
+        if let Some(&i) = self.index.get(s) {
+            return i;
+        }
+        let i = self.names.len() as u32;
+        self.names.push(s.to_string());
+        self.index.insert(s.to_string(), i);
+        i
+    }
+    fn get(&self, s: &str) -> Option<u32> {
+        self.index.get(s).copied()
+    }
+    fn name(&self, i: u32) -> &str {
+        &self.names[i as usize]
+    }
+}
+
+/// The tracker's figures: a fold over events (see the module docs).
+#[derive(Debug, Default, Clone)]
+pub struct State {
+    agencies: Interner,
+    reasons: Interner,
+    docs: Vec<Doc>,
+    doc_index: HashMap<String, u32>,
+    dlvs: Vec<Dlv>,
+    dlv_index: HashMap<(u32, u32), u32>,
+    events: u64,
+    ignored: u64,
+}
+
+/// Which deliveries a query is about. All fields are optional and combine.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Filter {
+    /// Sent at or after (Unix seconds).
+    pub from: Option<Ts>,
+    /// Sent before (Unix seconds).
+    pub to: Option<Ts>,
+    /// The sending agency.
+    pub sender: Option<String>,
+    /// The receiving agency.
+    pub recipient: Option<String>,
+    /// Either side.
+    pub agency: Option<String>,
+}
+
+/// Latency percentiles in seconds (nearest rank), `None` without samples.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Latency {
+    /// Number of samples.
+    pub count: u64,
+    /// Median.
+    pub p50: Option<i64>,
+    /// 95th percentile.
+    pub p95: Option<i64>,
+    /// 99th percentile.
+    pub p99: Option<i64>,
+}
+
+/// Delivery figures for a set of deliveries.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Figures {
+    /// Distinct documents sent.
+    pub documents: u64,
+    /// Deliveries expected (document × recipient).
+    pub expected: u64,
+    /// Deliveries the recipient's system reported (01 or later).
+    pub arrived: u64,
+    /// Accepted (03).
+    pub accepted: u64,
+    /// Refused (02).
+    pub refused: u64,
+    /// Completed (06).
+    pub completed: u64,
+    /// Recalled by the sender (13).
+    pub recalled: u64,
+    /// Recall agreed by the recipient (15).
+    pub recall_agreed: u64,
+    /// Recall refused by the recipient (16).
+    pub recall_refused: u64,
+    /// Expected, not arrived, not recalled (overdue or not yet).
+    pub pending: u64,
+    /// arrived / expected (0 when nothing is expected).
+    pub delivery_rate: f64,
+    /// accepted / expected.
+    pub acceptance_rate: f64,
+    /// Time from sending to arrival.
+    pub time_to_arrival: Latency,
+    /// Time from sending to acceptance.
+    pub time_to_acceptance: Latency,
+    /// Refusal reasons with their counts, most frequent first.
+    pub refusal_reasons: Vec<ReasonCount>,
+}
+
+/// One refusal reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReasonCount {
+    /// The `Description` of the 02 status.
+    pub reason: String,
+    /// How many deliveries were refused with it.
+    pub count: u64,
+}
+
+/// Figures of one agency, as sender and as recipient.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgencyFigures {
+    /// OrganId.
+    pub agency: String,
+    /// Deliveries of the documents it sent.
+    pub as_sender: Figures,
+    /// Deliveries addressed to it.
+    pub as_recipient: Figures,
+}
+
+/// Figures of one sender → recipient pair.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PairFigures {
+    /// Sending agency.
+    pub sender: String,
+    /// Receiving agency.
+    pub recipient: String,
+    /// The pair's deliveries.
+    pub figures: Figures,
+}
+
+/// Time bucket size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Granularity {
+    /// One hour.
+    Hour,
+    /// One day (Vietnam time).
+    Day,
+}
+
+impl Granularity {
+    /// Bucket length in seconds.
+    pub fn seconds(self) -> i64 {
+        match self {
+            Granularity::Hour => 3600,
+            Granularity::Day => 86400,
+        }
+    }
+    /// Start of the bucket holding `t` (local hours and days).
+    pub fn bucket(self, t: Ts) -> Ts {
+        let s = self.seconds();
+        (t + VN_OFFSET).div_euclid(s) * s - VN_OFFSET
+    }
+}
+
+/// Figures of one time bucket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Bucket {
+    /// Bucket start (Unix seconds).
+    pub start: Ts,
+    /// The bucket's deliveries.
+    pub figures: Figures,
+}
+
+/// The dashboard's heat map.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Heatmap {
+    /// The busiest agencies, busiest first (rows and columns).
+    pub agencies: Vec<String>,
+    /// Non-empty cells among them.
+    pub cells: Vec<HeatCell>,
+}
+
+/// One sender × recipient cell.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HeatCell {
+    /// Row.
+    pub sender: String,
+    /// Column.
+    pub recipient: String,
+    /// Deliveries expected.
+    pub expected: u64,
+    /// Arrived.
+    pub arrived: u64,
+    /// arrived / expected.
+    pub delivery_rate: f64,
+}
+
+/// One overdue delivery.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Overdue {
+    /// `DocumentId`.
+    pub document_id: String,
+    /// Sending agency.
+    pub sender: String,
+    /// Receiving agency that has not reported arrival.
+    pub recipient: String,
+    /// Priority 0–4.
+    pub priority: u8,
+    /// When it was sent.
+    pub sent_at: Ts,
+    /// Seconds since sending.
+    pub age: i64,
+    /// The threshold that applies (seconds).
+    pub threshold: i64,
+}
+
+/// One agency ranked by time to arrival.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SlowAgency {
+    /// The receiving agency.
+    pub agency: String,
+    /// Deliveries addressed to it.
+    pub expected: u64,
+    /// arrived / expected.
+    pub delivery_rate: f64,
+    /// Time to arrival of its deliveries.
+    pub time_to_arrival: Latency,
+}
+
+/// What the tracker knows of one delivery of a document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryView {
+    /// Receiving agency.
+    pub recipient: String,
+    /// Listed by the document (false: only statuses seen so far).
+    pub expected: bool,
+    /// Arrival time.
+    pub arrived_at: Option<Ts>,
+    /// Acceptance time.
+    pub accepted_at: Option<Ts>,
+    /// Refusal time.
+    pub refused_at: Option<Ts>,
+    /// Refusal reason.
+    pub refusal_reason: Option<String>,
+    /// Completion time.
+    pub completed_at: Option<Ts>,
+    /// 15 or 16 and when.
+    pub recall_answer: Option<(u8, Ts)>,
+    /// Every status code seen, ascending.
+    pub codes: Vec<u8>,
+    /// Not arrived and past its threshold at the time of the query.
+    pub overdue: bool,
+}
+
+/// What the tracker knows of one document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocumentView {
+    /// `DocumentId`.
+    pub document_id: String,
+    /// Whether the document itself was seen.
+    pub seen: bool,
+    /// Sending agency.
+    pub sender: Option<String>,
+    /// Sending time.
+    pub sent_at: Option<Ts>,
+    /// Priority.
+    pub priority: Option<u8>,
+    /// Recall time.
+    pub recalled_at: Option<Ts>,
+    /// One per recipient.
+    pub deliveries: Vec<DeliveryView>,
+}
+
+/// Counts that do not depend on a filter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    /// Events folded in.
+    pub events: u64,
+    /// Events that referred to nothing trackable (a status code from the
+    /// wrong side, e.g. 03 sent by the sender).
+    pub ignored: u64,
+    /// Documents seen.
+    pub documents: u64,
+    /// Deliveries known (expected or not).
+    pub deliveries: u64,
+    /// Deliveries with statuses but whose document was not seen yet.
+    pub orphan_deliveries: u64,
+    /// Agencies seen.
+    pub agencies: u64,
+}
+
+/// Running totals for a set of deliveries.
+#[derive(Debug, Default, Clone)]
+struct Acc {
+    documents: u64,
+    expected: u64,
+    arrived: u64,
+    accepted: u64,
+    refused: u64,
+    completed: u64,
+    recalled: u64,
+    recall_agreed: u64,
+    recall_refused: u64,
+    pending: u64,
+    arrival: Vec<i64>,
+    acceptance: Vec<i64>,
+    reasons: HashMap<u32, u64>,
+}
+
+/// Nearest-rank percentile of sorted samples.
+fn percentile(sorted: &[i64], p: u32) -> Option<i64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let n = sorted.len();
+    let rank = (n * p as usize).div_ceil(100).max(1);
+    Some(sorted[rank - 1])
+}
+
+/// Percentiles of `samples` (reordered in place).
+pub fn latency(samples: &mut [i64]) -> Latency {
+    if samples.is_empty() {
+        return Latency::default();
+    }
+    samples.sort_unstable();
+    Latency {
+        count: samples.len() as u64,
+        p50: percentile(samples, 50),
+        p95: percentile(samples, 95),
+        p99: percentile(samples, 99),
+    }
+}
+
+fn rate(n: u64, d: u64) -> f64 {
+    if d == 0 {
+        0.0
+    } else {
+        n as f64 / d as f64
+    }
+}
+
+impl Acc {
+    fn add(&mut self, d: &Dlv, doc: &Doc) {
+        self.expected += 1;
+        if let Some(a) = d.arrived_at {
+            self.arrived += 1;
+            self.arrival.push((a - doc.sent_at).max(0));
+        }
+        if let Some(a) = d.accepted_at {
+            self.accepted += 1;
+            self.acceptance.push((a - doc.sent_at).max(0));
+        }
+        if let Some((_, r)) = d.refused {
+            self.refused += 1;
+            *self.reasons.entry(r).or_default() += 1;
+        }
+        if d.completed_at.is_some() {
+            self.completed += 1;
+        }
+        if doc.recalled_at.is_some() {
+            self.recalled += 1;
+        }
+        match d.recall_answer {
+            Some((_, code::RECALL_AGREED)) => self.recall_agreed += 1,
+            Some((_, code::RECALL_REFUSED)) => self.recall_refused += 1,
+            _ => {}
+        }
+        if d.arrived_at.is_none() && doc.recalled_at.is_none() {
+            self.pending += 1;
+        }
+    }
+
+    fn finish(mut self, reasons: &Interner) -> Figures {
+        let mut refusal_reasons: Vec<ReasonCount> = self
+            .reasons
+            .iter()
+            .map(|(&r, &count)| ReasonCount {
+                reason: reasons.name(r).to_string(),
+                count,
+            })
+            .collect();
+        refusal_reasons.sort_by(|a, b| b.count.cmp(&a.count).then(a.reason.cmp(&b.reason)));
+        Figures {
+            documents: self.documents,
+            expected: self.expected,
+            arrived: self.arrived,
+            accepted: self.accepted,
+            refused: self.refused,
+            completed: self.completed,
+            recalled: self.recalled,
+            recall_agreed: self.recall_agreed,
+            recall_refused: self.recall_refused,
+            pending: self.pending,
+            delivery_rate: rate(self.arrived, self.expected),
+            acceptance_rate: rate(self.accepted, self.expected),
+            time_to_arrival: latency(&mut self.arrival),
+            time_to_acceptance: latency(&mut self.acceptance),
+            refusal_reasons,
+        }
+    }
+}
+
+/// A filter resolved to interned ids; `None` inside means "matches nothing".
+struct Resolved {
+    from: Ts,
+    to: Ts,
+    sender: Option<Option<u32>>,
+    recipient: Option<Option<u32>>,
+    agency: Option<Option<u32>>,
+}
+
+impl Resolved {
+    fn doc_time(&self, doc: &Doc) -> bool {
+        doc.seen && doc.sent_at >= self.from && doc.sent_at < self.to
+    }
+    /// Whether a delivery matches.
+    fn dlv(&self, doc: &Doc, d: &Dlv) -> bool {
+        if !d.expected || !self.doc_time(doc) {
+            return false;
+        }
+        if let Some(s) = self.sender {
+            if s != Some(doc.sender) {
+                return false;
+            }
+        }
+        if let Some(r) = self.recipient {
+            if r != Some(d.recipient) {
+                return false;
+            }
+        }
+        if let Some(a) = self.agency {
+            if a != Some(doc.sender) && a != Some(d.recipient) {
+                return false;
+            }
+        }
+        true
+    }
+    /// Whether a document counts in "documents sent".
+    fn doc(&self, doc: &Doc, dlvs: &[Dlv]) -> bool {
+        if !self.doc_time(doc) {
+            return false;
+        }
+        if let Some(s) = self.sender {
+            if s != Some(doc.sender) {
+                return false;
+            }
+        }
+        match (self.recipient, self.agency) {
+            (None, None) => true,
+            _ => doc
+                .deliveries
+                .iter()
+                .any(|&i| self.dlv(doc, &dlvs[i as usize])),
+        }
+    }
+}
+
+impl State {
+    /// An empty state.
+    pub fn new() -> State {
+        State::default()
+    }
+
+    fn doc_ix(&mut self, document_id: &str) -> u32 {
+        if let Some(&i) = self.doc_index.get(document_id) {
+            return i;
+        }
+        let i = self.docs.len() as u32;
+        self.docs.push(Doc {
+            id: document_id.to_string(),
+            seen: false,
+            sender: NONE,
+            sent_at: 0,
+            priority: 0,
+            recalled_at: None,
+            deliveries: Vec::new(),
+        });
+        self.doc_index.insert(document_id.to_string(), i);
+        i
+    }
+
+    fn dlv_ix(&mut self, doc: u32, recipient: u32) -> u32 {
+        if let Some(&i) = self.dlv_index.get(&(doc, recipient)) {
+            return i;
+        }
+        let i = self.dlvs.len() as u32;
+        self.dlvs.push(Dlv {
+            doc,
+            recipient,
+            expected: false,
+            arrived_at: None,
+            arrival_code: 0,
+            accepted_at: None,
+            refused: None,
+            completed_at: None,
+            recall_answer: None,
+            codes: 0,
+        });
+        self.dlv_index.insert((doc, recipient), i);
+        self.docs[doc as usize].deliveries.push(i);
+        i
+    }
+
+    /// Fold one event in. Idempotent and order-independent (module docs).
+    pub fn apply(&mut self, event: &Event) {
+        self.events += 1;
+        match event {
+            Event::Document(e) => {
+                let sender = self.agencies.get_or_add(&e.sender);
+                let di = self.doc_ix(&e.document_id);
+                {
+                    let doc = &mut self.docs[di as usize];
+                    // The same DocumentId sent twice (a re-send with other
+                    // bytes): keep the earliest sending.
+                    if !doc.seen || e.sent_at < doc.sent_at {
+                        doc.seen = true;
+                        doc.sender = sender;
+                        doc.sent_at = e.sent_at;
+                        doc.priority = e.priority;
+                    }
+                }
+                for r in &e.recipients {
+                    let ri = self.agencies.get_or_add(r);
+                    let li = self.dlv_ix(di, ri);
+                    self.dlvs[li as usize].expected = true;
+                }
+            }
+            Event::Status(s) => {
+                let di = self.doc_ix(&s.document_id);
+                let from = self.agencies.get_or_add(&s.from);
+                let original = self.agencies.get_or_add(&s.original_sender);
+                if s.code == code::RECALL {
+                    if from != original {
+                        self.ignored += 1;
+                        return;
+                    }
+                    let doc = &mut self.docs[di as usize];
+                    doc.recalled_at = min_opt(doc.recalled_at, s.at);
+                    return;
+                }
+                if from == original || s.code > 16 || s.code == 0 {
+                    self.ignored += 1;
+                    return;
+                }
+                let li = self.dlv_ix(di, from);
+                let reason = if s.code == code::REFUSED {
+                    self.reasons.get_or_add(s.description.trim())
+                } else {
+                    NONE
+                };
+                let d = &mut self.dlvs[li as usize];
+                d.codes |= 1 << s.code;
+                // Any status of the recipient proves arrival.
+                if d.arrived_at.is_none_or(|a| s.at < a) {
+                    d.arrived_at = Some(s.at);
+                    d.arrival_code = s.code;
+                } else if d.arrived_at == Some(s.at) {
+                    d.arrival_code = d.arrival_code.min(s.code);
+                }
+                match s.code {
+                    code::ACCEPTED => d.accepted_at = min_opt(d.accepted_at, s.at),
+                    code::COMPLETED => d.completed_at = min_opt(d.completed_at, s.at),
+                    code::REFUSED => {
+                        let cand = (s.at, reason);
+                        // Earliest refusal; ties broken by the reason text
+                        // so that the order of arrival does not matter.
+                        let better = match d.refused {
+                            None => true,
+                            Some((t, r)) => {
+                                (cand.0, self.reasons.name(cand.1)) < (t, self.reasons.name(r))
+                            }
+                        };
+                        if better {
+                            d.refused = Some(cand);
+                        }
+                    }
+                    code::RECALL_AGREED | code::RECALL_REFUSED => {
+                        let cand = (s.at, s.code);
+                        if d.recall_answer.is_none_or(|old| cand < old) {
+                            d.recall_answer = Some(cand);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    fn resolve(&self, f: &Filter) -> Resolved {
+        let id = |s: &Option<String>| s.as_ref().map(|s| self.agencies.get(s));
+        Resolved {
+            from: f.from.unwrap_or(i64::MIN),
+            to: f.to.unwrap_or(i64::MAX),
+            sender: id(&f.sender),
+            recipient: id(&f.recipient),
+            agency: id(&f.agency),
+        }
+    }
+
+    /// Counters that do not depend on a filter.
+    pub fn counters(&self) -> Counters {
+        Counters {
+            events: self.events,
+            ignored: self.ignored,
+            documents: self.docs.iter().filter(|d| d.seen).count() as u64,
+            deliveries: self.dlvs.len() as u64,
+            orphan_deliveries: self
+                .dlvs
+                .iter()
+                .filter(|d| !d.expected || !self.docs[d.doc as usize].seen)
+                .count() as u64,
+            agencies: self.agencies.names.len() as u64,
+        }
+    }
+
+    /// Every agency seen, in first-seen order.
+    pub fn agency_names(&self) -> &[String] {
+        &self.agencies.names
+    }
+
+    /// Figures of every delivery matching `f`.
+    pub fn figures(&self, f: &Filter) -> Figures {
+        let r = self.resolve(f);
+        let mut acc = Acc::default();
+        for doc in &self.docs {
+            if !r.doc(doc, &self.dlvs) {
+                continue;
+            }
+            acc.documents += 1;
+            for &i in &doc.deliveries {
+                let d = &self.dlvs[i as usize];
+                if r.dlv(doc, d) {
+                    acc.add(d, doc);
+                }
+            }
+        }
+        acc.finish(&self.reasons)
+    }
+
+    /// Figures of each agency (as sender and as recipient), busiest first.
+    /// `f.sender`, `f.recipient` and `f.agency` restrict which agencies are
+    /// listed; the period applies to both sides.
+    pub fn agencies(&self, f: &Filter) -> Vec<AgencyFigures> {
+        let r = self.resolve(&Filter {
+            from: f.from,
+            to: f.to,
+            ..Filter::default()
+        });
+        let n = self.agencies.names.len();
+        let mut sent = vec![Acc::default(); n];
+        let mut recv = vec![Acc::default(); n];
+        for doc in &self.docs {
+            if !r.doc_time(doc) {
+                continue;
+            }
+            let s = doc.sender as usize;
+            sent[s].documents += 1;
+            let mut receivers = Vec::new();
+            for &i in &doc.deliveries {
+                let d = &self.dlvs[i as usize];
+                if d.expected {
+                    sent[s].add(d, doc);
+                    recv[d.recipient as usize].add(d, doc);
+                    receivers.push(d.recipient);
+                }
+            }
+            receivers.sort_unstable();
+            receivers.dedup();
+            for x in receivers {
+                recv[x as usize].documents += 1;
+            }
+        }
+        let wanted: Option<Vec<&str>> = {
+            let v: Vec<&str> = [&f.agency, &f.sender, &f.recipient]
+                .into_iter()
+                .flatten()
+                .map(String::as_str)
+                .collect();
+            (!v.is_empty()).then_some(v)
+        };
+        let mut out: Vec<AgencyFigures> = sent
+            .into_iter()
+            .zip(recv)
+            .enumerate()
+            .filter(|(i, (s, r))| {
+                let name = self.agencies.name(*i as u32);
+                match &wanted {
+                    Some(w) => w.contains(&name),
+                    None => s.expected + r.expected > 0,
+                }
+            })
+            .map(|(i, (s, r))| AgencyFigures {
+                agency: self.agencies.name(i as u32).to_string(),
+                as_sender: s.finish(&self.reasons),
+                as_recipient: r.finish(&self.reasons),
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            (b.as_sender.expected + b.as_recipient.expected)
+                .cmp(&(a.as_sender.expected + a.as_recipient.expected))
+                .then(a.agency.cmp(&b.agency))
+        });
+        out
+    }
+
+    /// Figures of each sender → recipient pair, busiest first.
+    pub fn pairs(&self, f: &Filter) -> Vec<PairFigures> {
+        let r = self.resolve(f);
+        let mut cells: HashMap<(u32, u32), Acc> = HashMap::new();
+        for doc in &self.docs {
+            if !r.doc_time(doc) {
+                continue;
+            }
+            for &i in &doc.deliveries {
+                let d = &self.dlvs[i as usize];
+                if r.dlv(doc, d) {
+                    let acc = cells.entry((doc.sender, d.recipient)).or_default();
+                    acc.documents += 1;
+                    acc.add(d, doc);
+                }
+            }
+        }
+        let mut out: Vec<PairFigures> = cells
+            .into_iter()
+            .map(|((s, r), acc)| PairFigures {
+                sender: self.agencies.name(s).to_string(),
+                recipient: self.agencies.name(r).to_string(),
+                figures: acc.finish(&self.reasons),
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            b.figures
+                .expected
+                .cmp(&a.figures.expected)
+                .then_with(|| a.sender.cmp(&b.sender))
+                .then_with(|| a.recipient.cmp(&b.recipient))
+        });
+        out
+    }
+
+    /// Figures per hour or day of sending, oldest first (empty buckets
+    /// between the first and the last are included).
+    pub fn series(&self, f: &Filter, g: Granularity) -> Vec<Bucket> {
+        let r = self.resolve(f);
+        let mut buckets: std::collections::BTreeMap<Ts, Acc> = Default::default();
+        for doc in &self.docs {
+            if !r.doc(doc, &self.dlvs) {
+                continue;
+            }
+            let acc = buckets.entry(g.bucket(doc.sent_at)).or_default();
+            acc.documents += 1;
+            for &i in &doc.deliveries {
+                let d = &self.dlvs[i as usize];
+                if r.dlv(doc, d) {
+                    acc.add(d, doc);
+                }
+            }
+        }
+        let (Some(&first), Some(&last)) = (buckets.keys().next(), buckets.keys().next_back())
+        else {
+            return Vec::new();
+        };
+        // Bound the number of empty buckets filled in (a stray timestamp
+        // years away must not make a huge answer).
+        let fill = (last - first) / g.seconds() <= 10_000;
+        let mut out = Vec::new();
+        let mut t = first;
+        while t <= last {
+            match buckets.remove(&t) {
+                Some(acc) => out.push(Bucket {
+                    start: t,
+                    figures: acc.finish(&self.reasons),
+                }),
+                None if fill => out.push(Bucket {
+                    start: t,
+                    figures: Acc::default().finish(&self.reasons),
+                }),
+                None => {}
+            }
+            t = match (fill, buckets.keys().next()) {
+                (true, _) => t + g.seconds(),
+                (false, Some(&n)) => n,
+                (false, None) => break,
+            };
+        }
+        out
+    }
+
+    /// Deliveries past their threshold without arrival at `now`, the most
+    /// overdue (relative to their threshold) first, at most `limit`.
+    /// The second value is how many there are in all.
+    pub fn overdue(
+        &self,
+        now: Ts,
+        thresholds: &Thresholds,
+        f: &Filter,
+        limit: usize,
+    ) -> (Vec<Overdue>, u64) {
+        let r = self.resolve(f);
+        let mut all: Vec<(i64, u32)> = Vec::new();
+        for doc in &self.docs {
+            if !r.doc_time(doc) || doc.recalled_at.is_some() {
+                continue;
+            }
+            let th = thresholds.for_priority(doc.priority);
+            let age = now - doc.sent_at;
+            if age <= th {
+                continue;
+            }
+            for &i in &doc.deliveries {
+                let d = &self.dlvs[i as usize];
+                if d.arrived_at.is_none() && r.dlv(doc, d) {
+                    // Most overdue relative to its threshold first.
+                    all.push(((age * 1000) / th.max(1), i));
+                }
+            }
+        }
+        let total = all.len() as u64;
+        all.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        all.truncate(limit);
+        let list = all
+            .into_iter()
+            .map(|(_, i)| {
+                let d = &self.dlvs[i as usize];
+                let doc = &self.docs[d.doc as usize];
+                Overdue {
+                    document_id: doc.id.clone(),
+                    sender: self.agencies.name(doc.sender).to_string(),
+                    recipient: self.agencies.name(d.recipient).to_string(),
+                    priority: doc.priority,
+                    sent_at: doc.sent_at,
+                    age: now - doc.sent_at,
+                    threshold: thresholds.for_priority(doc.priority),
+                }
+            })
+            .collect();
+        (list, total)
+    }
+
+    /// Receiving agencies by time to arrival (p95, then p50), slowest
+    /// first, among those with at least `min_deliveries` expected.
+    pub fn slowest(&self, f: &Filter, min_deliveries: u64, limit: usize) -> Vec<SlowAgency> {
+        let r = self.resolve(f);
+        let n = self.agencies.names.len();
+        let mut expected = vec![0u64; n];
+        let mut arrived = vec![0u64; n];
+        let mut lat: Vec<Vec<i64>> = vec![Vec::new(); n];
+        for doc in &self.docs {
+            if !r.doc_time(doc) {
+                continue;
+            }
+            for &i in &doc.deliveries {
+                let d = &self.dlvs[i as usize];
+                if r.dlv(doc, d) {
+                    let x = d.recipient as usize;
+                    expected[x] += 1;
+                    if let Some(a) = d.arrived_at {
+                        arrived[x] += 1;
+                        lat[x].push((a - doc.sent_at).max(0));
+                    }
+                }
+            }
+        }
+        let mut out: Vec<SlowAgency> = lat
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| expected[*i] >= min_deliveries.max(1))
+            .map(|(i, mut v)| SlowAgency {
+                agency: self.agencies.name(i as u32).to_string(),
+                expected: expected[i],
+                delivery_rate: rate(arrived[i], expected[i]),
+                time_to_arrival: latency(&mut v),
+            })
+            .collect();
+        let key = |s: &SlowAgency| {
+            (
+                s.time_to_arrival.p95.unwrap_or(i64::MAX),
+                s.time_to_arrival.p50.unwrap_or(i64::MAX),
+            )
+        };
+        out.sort_by(|a, b| key(b).cmp(&key(a)).then(a.agency.cmp(&b.agency)));
+        out.truncate(limit);
+        out
+    }
+
+    /// One document's deliveries, `None` when the id is unknown.
+    pub fn document(
+        &self,
+        document_id: &str,
+        now: Ts,
+        thresholds: &Thresholds,
+    ) -> Option<DocumentView> {
+        let &di = self.doc_index.get(document_id)?;
+        let doc = &self.docs[di as usize];
+        let mut deliveries: Vec<DeliveryView> = doc
+            .deliveries
+            .iter()
+            .map(|&i| {
+                let d = &self.dlvs[i as usize];
+                DeliveryView {
+                    recipient: self.agencies.name(d.recipient).to_string(),
+                    expected: d.expected,
+                    arrived_at: d.arrived_at,
+                    accepted_at: d.accepted_at,
+                    refused_at: d.refused.map(|r| r.0),
+                    refusal_reason: d.refused.map(|r| self.reasons.name(r.1).to_string()),
+                    completed_at: d.completed_at,
+                    recall_answer: d.recall_answer.map(|(t, c)| (c, t)),
+                    codes: (0..=16u8).filter(|c| d.codes & (1 << c) != 0).collect(),
+                    overdue: doc.seen
+                        && d.expected
+                        && d.arrived_at.is_none()
+                        && doc.recalled_at.is_none()
+                        && now - doc.sent_at > thresholds.for_priority(doc.priority),
+                }
+            })
+            .collect();
+        deliveries.sort_by(|a, b| a.recipient.cmp(&b.recipient));
+        Some(DocumentView {
+            document_id: doc.id.clone(),
+            seen: doc.seen,
+            sender: (doc.sender != NONE).then(|| self.agencies.name(doc.sender).to_string()),
+            sent_at: doc.seen.then_some(doc.sent_at),
+            priority: doc.seen.then_some(doc.priority),
+            recalled_at: doc.recalled_at,
+            deliveries,
+        })
+    }
+
+    /// Document ids starting with `prefix` (at most `limit`, sorted), for
+    /// the dashboard's search.
+    pub fn search(&self, prefix: &str, limit: usize) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .doc_index
+            .keys()
+            .filter(|k| k.starts_with(prefix) || k.contains(prefix))
+            .take(limit.saturating_mul(20))
+            .cloned()
+            .collect();
+        v.sort();
+        v.truncate(limit);
+        v
+    }
+
+    /// Sender × recipient matrix of the `n` busiest agencies in the
+    /// period: expected and arrived per cell (no latencies, so it stays
+    /// cheap over a month of national traffic).
+    pub fn heatmap(&self, f: &Filter, n: usize) -> Heatmap {
+        let r = self.resolve(f);
+        let na = self.agencies.names.len();
+        let mut volume = vec![0u64; na];
+        let mut cells: HashMap<(u32, u32), (u64, u64)> = HashMap::new();
+        for doc in &self.docs {
+            if !r.doc_time(doc) {
+                continue;
+            }
+            for &i in &doc.deliveries {
+                let d = &self.dlvs[i as usize];
+                if r.dlv(doc, d) {
+                    volume[doc.sender as usize] += 1;
+                    volume[d.recipient as usize] += 1;
+                    let c = cells.entry((doc.sender, d.recipient)).or_default();
+                    c.0 += 1;
+                    c.1 += u64::from(d.arrived_at.is_some());
+                }
+            }
+        }
+        let mut top: Vec<u32> = (0..na as u32).filter(|&i| volume[i as usize] > 0).collect();
+        top.sort_by(|a, b| {
+            volume[*b as usize]
+                .cmp(&volume[*a as usize])
+                .then_with(|| self.agencies.name(*a).cmp(self.agencies.name(*b)))
+        });
+        top.truncate(n);
+        let mut out: Vec<HeatCell> = cells
+            .into_iter()
+            .filter(|((s, r), _)| top.contains(s) && top.contains(r))
+            .map(|((s, r), (e, a))| HeatCell {
+                sender: self.agencies.name(s).to_string(),
+                recipient: self.agencies.name(r).to_string(),
+                expected: e,
+                arrived: a,
+                delivery_rate: rate(a, e),
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.sender, &a.recipient).cmp(&(&b.sender, &b.recipient)));
+        Heatmap {
+            agencies: top
+                .iter()
+                .map(|&i| self.agencies.name(i).to_string())
+                .collect(),
+            cells: out,
+        }
+    }
+
+    /// Visit every expected delivery of a seen document: (recipient,
+    /// sender, time to arrival, time to acceptance, arrived, accepted,
+    /// refused, completed, recalled). Used by the Prometheus exporter.
+    pub fn for_each_delivery(&self, mut f: impl FnMut(DeliveryFacts<'_>)) {
+        for doc in self.docs.iter().filter(|d| d.seen) {
+            for &i in &doc.deliveries {
+                let d = &self.dlvs[i as usize];
+                if !d.expected {
+                    continue;
+                }
+                f(DeliveryFacts {
+                    sender: self.agencies.name(doc.sender),
+                    recipient: self.agencies.name(d.recipient),
+                    time_to_arrival: d.arrived_at.map(|a| (a - doc.sent_at).max(0)),
+                    time_to_acceptance: d.accepted_at.map(|a| (a - doc.sent_at).max(0)),
+                    refused: d.refused.is_some(),
+                    completed: d.completed_at.is_some(),
+                    recalled: doc.recalled_at.is_some(),
+                });
+            }
+        }
+    }
+}
+
+/// One delivery as the exporter sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct DeliveryFacts<'a> {
+    /// Sending agency.
+    pub sender: &'a str,
+    /// Receiving agency.
+    pub recipient: &'a str,
+    /// Seconds to arrival, if arrived.
+    pub time_to_arrival: Option<i64>,
+    /// Seconds to acceptance, if accepted.
+    pub time_to_acceptance: Option<i64>,
+    /// Refused (02).
+    pub refused: bool,
+    /// Completed (06).
+    pub completed: bool,
+    /// Recalled (13).
+    pub recalled: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(id: &str, from: &str, to: &[&str], prio: u8, at: Ts) -> Event {
+        Event::Document(DocumentEvent {
+            document_id: id.into(),
+            sender: from.into(),
+            recipients: to.iter().map(|s| s.to_string()).collect(),
+            priority: prio,
+            sent_at: at,
+        })
+    }
+    fn st(id: &str, orig: &str, from: &str, code: u8, at: Ts, why: &str) -> Event {
+        Event::Status(StatusEvent {
+            document_id: id.into(),
+            original_sender: orig.into(),
+            from: from.into(),
+            code,
+            description: why.into(),
+            at,
+        })
+    }
+
+    fn history() -> Vec<Event> {
+        vec![
+            doc("D1", "A", &["B", "C"], 0, 1000),
+            st("D1", "A", "B", 1, 1010, ""),
+            st("D1", "A", "B", 3, 1100, ""),
+            st("D1", "A", "C", 2, 1050, "sai địa chỉ"),
+            doc("D2", "A", &["B"], 2, 2000),
+            st("D2", "A", "A", 13, 2100, ""),
+            st("D2", "A", "B", 15, 2200, ""),
+            doc("D3", "B", &["A"], 0, 90_000),
+        ]
+    }
+
+    #[test]
+    fn figures_of_a_small_history() {
+        let mut s = State::new();
+        for e in history() {
+            s.apply(&e);
+        }
+        let f = s.figures(&Filter::default());
+        assert_eq!(
+            (f.documents, f.expected, f.arrived, f.accepted),
+            (3, 4, 3, 1)
+        );
+        assert_eq!(
+            (f.refused, f.recalled, f.recall_agreed, f.pending),
+            (1, 1, 1, 1)
+        );
+        assert_eq!(f.time_to_arrival.p50, Some(50));
+        assert_eq!(f.time_to_arrival.p99, Some(200));
+        assert_eq!(f.refusal_reasons[0].reason, "sai địa chỉ");
+        let a = s.agencies(&Filter::default());
+        let b = a.iter().find(|x| x.agency == "B").unwrap();
+        assert_eq!((b.as_recipient.expected, b.as_sender.expected), (2, 1));
+        let (od, n) = s.overdue(200_000, &Thresholds::default(), &Filter::default(), 10);
+        assert_eq!(n, 1);
+        assert_eq!(od[0].document_id, "D3");
+    }
+
+    #[test]
+    fn order_and_duplicates_do_not_matter() {
+        let h = history();
+        let mut base = State::new();
+        h.iter().for_each(|e| base.apply(e));
+        let want = base.figures(&Filter::default());
+        let mut rev = State::new();
+        for e in h.iter().rev().chain(h.iter()) {
+            rev.apply(e);
+        }
+        assert_eq!(rev.figures(&Filter::default()), want);
+        assert_eq!(
+            rev.pairs(&Filter::default()),
+            base.pairs(&Filter::default())
+        );
+    }
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let mut v: Vec<i64> = (1..=100).collect();
+        let l = latency(&mut v);
+        assert_eq!((l.p50, l.p95, l.p99), (Some(50), Some(95), Some(99)));
+        let mut one = vec![7];
+        assert_eq!(latency(&mut one).p99, Some(7));
+        assert_eq!(latency(&mut []).p50, None);
+    }
+
+    #[test]
+    fn buckets_are_local_days() {
+        // 2022-07-01 00:30 +07:00 is 2022-06-30 17:30 UTC.
+        let t = 1_656_610_200;
+        assert_eq!(Granularity::Day.bucket(t), 1_656_608_400);
+        assert_eq!(Granularity::Hour.bucket(t), 1_656_608_400);
+    }
+}
