@@ -198,3 +198,69 @@ async fn forged_and_misaddressed_documents_are_refused_with_02() {
     .await;
     running.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_document_comes_back_to_its_sender_as_02() {
+    // G12 has a newer directory in which G22's key is revoked: it must
+    // refuse G22's document, and G22's own record must show the 02.
+    let t = TestAxis::new(None);
+    let root = docaxis_directory::SigningKey::from_bytes(&[9; 32]);
+    let mut directory = docaxis_directory::SignedDirectory::load(
+        &t.path().join("directory.json"),
+        &root.verifying_key(),
+    )
+    .unwrap();
+    directory
+        .revoke_key(
+            &docaxis_directory::KeyId::parse(&key_id(G22)).unwrap(),
+            time::OffsetDateTime::now_utc() - time::Duration::minutes(1),
+            "test: key compromised",
+        )
+        .unwrap();
+    let newer = t.path().join("directory-newer.json");
+    docaxis_directory::SignedDirectory::sign(&directory, &root)
+        .unwrap()
+        .save_new(&newer)
+        .unwrap();
+    let mut g12 = t.config(G12);
+    g12.directory = newer;
+    let (stop, rx) = watch::channel(false);
+    let sender = Arc::new(Adapter::open(t.config(G22)).await.unwrap());
+    let receiver = Arc::new(Adapter::open(g12).await.unwrap());
+    let tasks = vec![
+        tokio::spawn(run_until(sender, rx.clone())),
+        tokio::spawn(run_until(receiver, rx)),
+    ];
+
+    t.drop_in_outbox(
+        G22,
+        "cv.xml",
+        &TestAxis::document(G22, &[G12], 1, "Văn bản bị từ chối."),
+    );
+    eventually(30, "02 in G22's record", || {
+        sent_statuses(&t, G22).iter().any(|r| {
+            r["recipients"][G12]["statuses"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|s| {
+                    s["code"] == "02" && s["description"].as_str().unwrap().contains("revoked")
+                })
+        })
+    })
+    .await;
+    assert!(files(&t.data_dir(G12).join("inbox")).is_empty());
+    let axis = docaxis_axis::connect(Some(&t.axis_url)).await.unwrap();
+    let mut dlq = axis.dead_letters(G12).await.unwrap();
+    let d = dlq
+        .next_timeout(std::time::Duration::from_secs(10))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(d.dead_letter.as_ref().unwrap().reason.contains("revoked"));
+    d.ack().await.unwrap();
+    stop.send(true).unwrap();
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+}
