@@ -369,15 +369,25 @@ fn emit_change(report: &ChangeReport, format: OutputFormat) -> anyhow::Result<()
 
 /// Loads and verifies the directory for show/verify.
 pub(crate) fn load_verified(reader: &ReaderArgs) -> anyhow::Result<(Directory, String)> {
-    let root = keys::read_public_key(&reader.root_pub).context("cannot use the root public key")?;
-    let directory = SignedDirectory::load(&reader.directory, &root).with_context(|| {
+    load_directory(&reader.directory, &reader.root_pub)
+}
+
+/// Loads a directory file, refusing it unless it verifies with the root
+/// public key; returns it with the root key's fingerprint. Every command
+/// that reads the directory goes through here.
+pub(crate) fn load_directory(
+    directory: &Path,
+    root_pub: &Path,
+) -> anyhow::Result<(Directory, String)> {
+    let root = keys::read_public_key(root_pub).context("cannot use the root public key")?;
+    let loaded = SignedDirectory::load(directory, &root).with_context(|| {
         format!(
             "{} must not be used (checked with root key {})",
-            reader.directory.display(),
-            reader.root_pub.display()
+            directory.display(),
+            root_pub.display()
         )
     })?;
-    Ok((directory, keys::fingerprint(&root)))
+    Ok((loaded, keys::fingerprint(&root)))
 }
 
 #[derive(Serialize)]

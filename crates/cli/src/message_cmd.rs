@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Args;
-use docaxis_directory::{keys, Directory, SignedDirectory};
+use docaxis_directory::{keys, Directory};
 use docaxis_dsig::Signer;
 use docaxis_edxml::{
     organization, parse, validate as check_fields, Code, Draft, EdDate, EdTimestamp, FieldError,
@@ -13,7 +13,7 @@ use docaxis_edxml::{
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::directory_cmd::{parse_organ_id, parse_time};
+use crate::directory_cmd::{load_directory, parse_organ_id, parse_time};
 use crate::output::{OutputFormat, Refused};
 
 /// `--directory` and `--root-pub` where a directory helps but is optional
@@ -36,20 +36,10 @@ pub struct OptionalDirectory {
 impl OptionalDirectory {
     fn load(&self) -> anyhow::Result<Option<Directory>> {
         match (&self.directory, &self.root_pub) {
-            (Some(directory), Some(root_pub)) => Ok(Some(load_directory(directory, root_pub)?)),
+            (Some(directory), Some(root_pub)) => Ok(Some(load_directory(directory, root_pub)?.0)),
             _ => Ok(None),
         }
     }
-}
-
-fn load_directory(directory: &Path, root_pub: &Path) -> anyhow::Result<Directory> {
-    let root = keys::read_public_key(root_pub).context("cannot use the root public key")?;
-    SignedDirectory::load(directory, &root).with_context(|| {
-        format!(
-            "the agency directory {} cannot be used",
-            directory.display()
-        )
-    })
 }
 
 fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
@@ -479,7 +469,7 @@ struct VerifyReport {
 
 /// Verifies a signed file.
 pub fn verify(a: VerifyArgs, format: OutputFormat) -> anyhow::Result<()> {
-    let directory = load_directory(&a.directory, &a.root_pub)?;
+    let (directory, _) = load_directory(&a.directory, &a.root_pub)?;
     let bytes = read(&a.file)?;
     let now = a.at.unwrap_or_else(OffsetDateTime::now_utc);
     let mut report = VerifyReport {

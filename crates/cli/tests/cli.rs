@@ -112,6 +112,16 @@ fn compose(d: &Path, out: &str) {
     );
 }
 
+/// Signs `input` as G22 with the operator fixture's agency key.
+fn sign(d: &Path, input: &str, out: &str) {
+    ok(
+        d,
+        &[
+            "sign", input, "--key", "vpcp.key", "--key-id", "G22-2026", "--out", out,
+        ],
+    );
+}
+
 #[test]
 fn private_keys_are_0600_and_never_overwritten() {
     use std::os::unix::fs::PermissionsExt;
@@ -134,19 +144,7 @@ fn compose_validate_sign_verify() {
     let d = op.path();
     compose(d, "cv.xml");
     assert!(ok(d, &["validate", "cv.xml"]).contains("valid document 000.00.00.G22,"));
-    ok(
-        d,
-        &[
-            "sign",
-            "cv.xml",
-            "--key",
-            "vpcp.key",
-            "--key-id",
-            "G22-2026",
-            "--out",
-            "cv.signed.xml",
-        ],
-    );
+    sign(d, "cv.xml", "cv.signed.xml");
     let json = ok(
         d,
         &[
@@ -170,19 +168,7 @@ fn refusals_exit_1_with_the_reason() {
     let op = operator();
     let d = op.path();
     compose(d, "cv.xml");
-    ok(
-        d,
-        &[
-            "sign",
-            "cv.xml",
-            "--key",
-            "vpcp.key",
-            "--key-id",
-            "G22-2026",
-            "--out",
-            "cv.signed.xml",
-        ],
-    );
+    sign(d, "cv.xml", "cv.signed.xml");
     let signed = std::fs::read_to_string(d.join("cv.signed.xml")).unwrap();
     std::fs::write(
         d.join("tampered.xml"),
