@@ -274,6 +274,7 @@ impl EmbeddedAxis {
         }
         Ok(Consumer {
             source: Box::new(FileSource {
+                claim: None,
                 inner: self.inner.clone(),
                 spec,
                 pending: VecDeque::new(),
@@ -488,7 +489,17 @@ struct FileSource {
     pending: VecDeque<String>,
     last_recovery: Option<Instant>,
     poll: Duration,
+    /// A claim running on the blocking pool. Kept here, not in the `next`
+    /// future, so that `next` is cancel-safe: a caller that drops `next`
+    /// (e.g. in `tokio::select!`) picks the same claim up on its next call
+    /// instead of abandoning a message it already took (which would count
+    /// a delivery and, repeated, push it to the dead-letter queue).
+    claim: Option<tokio::task::JoinHandle<Claimed>>,
 }
+
+/// What a claim on the blocking pool hands back: the scan state and the
+/// delivery, if there was one.
+type Claimed = (FileSource, Result<Option<Delivery>, AxisError>);
 
 /// One claimed file.
 struct FileClaim {
@@ -704,19 +715,27 @@ impl Source for FileSource {
     async fn next(&mut self) -> Option<Result<Delivery, AxisError>> {
         loop {
             // Claiming touches the disk: run it on the blocking pool. The
-            // source moves there and back because it owns the scan state.
-            let mut me = FileSource {
-                inner: self.inner.clone(),
-                spec: self.spec.clone(),
-                pending: std::mem::take(&mut self.pending),
-                last_recovery: self.last_recovery,
-                poll: self.poll,
+            // scan state moves there and back because the claim owns it.
+            let claim = match self.claim.take() {
+                Some(running) => running,
+                None => {
+                    let mut me = FileSource {
+                        inner: self.inner.clone(),
+                        spec: self.spec.clone(),
+                        pending: std::mem::take(&mut self.pending),
+                        last_recovery: self.last_recovery,
+                        poll: self.poll,
+                        claim: None,
+                    };
+                    tokio::task::spawn_blocking(move || {
+                        let r = me.try_next_blocking();
+                        (me, r)
+                    })
+                }
             };
-            let res = tokio::task::spawn_blocking(move || {
-                let r = me.try_next_blocking();
-                (me, r)
-            })
-            .await;
+            let claim = self.claim.insert(claim);
+            let res = claim.await;
+            self.claim = None;
             let (me, r) = match res {
                 Ok(x) => x,
                 Err(e) => return Some(Err(AxisError::Io(io::Error::other(e)))),

@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures_util::FutureExt;
 use conformance::Harness;
 use docaxis_axis::{Axis, EmbeddedAxis, EmbeddedOptions, Envelope};
 
@@ -86,6 +87,47 @@ async fn competing_consumers_share_a_directory() {
     all.sort();
     all.dedup();
     assert_eq!(all.len(), n);
+}
+
+/// `next` is cancel-safe: a caller that gives up waiting (a timeout, the
+/// other branch of a `select!`) does not lose the message the consumer was
+/// claiming, nor count an extra delivery of it. Each message arrives on its
+/// first attempt however often `next` is cancelled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelled_next_does_not_count_a_delivery() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = EmbeddedAxis::open(dir.path(), EmbeddedOptions::default()).unwrap();
+    a.setup(&["A", "B"]).await.unwrap();
+    let n = 50;
+    let envs: Vec<_> = (0..n)
+        .map(|i| {
+            Envelope::document("A", vec!["B".into()], "k", format!("{i}").into_bytes()).unwrap()
+        })
+        .collect();
+    for r in a.publish_all(&envs).await {
+        r.unwrap();
+    }
+    let mut c = a.consume("B").await.unwrap();
+    let (mut got, mut cancelled) = (0, 0);
+    while got < n {
+        // Poll `next` once and drop it: the claim it started on the
+        // blocking pool is still running (or just done) when it is dropped.
+        match c.next().now_or_never() {
+            None => {
+                cancelled += 1;
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            Some(Some(d)) => {
+                let d = d.unwrap();
+                assert_eq!(d.attempt, 1, "a cancelled next() counted a delivery");
+                d.ack().await.unwrap();
+                got += 1;
+            }
+            Some(None) => panic!("the consumer ended"),
+        }
+        assert!(cancelled < 1_000_000, "no progress");
+    }
+    assert!(cancelled > 0, "the test never cancelled next()");
 }
 
 /// The child half of `sigkill_loses_nothing_confirmed`: publishes until
