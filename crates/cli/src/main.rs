@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod adapter_cmd;
-mod demo_cmd;
+mod demo;
 mod directory_cmd;
 mod keygen_cmd;
 mod message_cmd;
@@ -58,8 +58,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the whole chain on this machine: directory, signing, verification, refusals.
-    Demo(demo_cmd::DemoArgs),
+    /// See the whole axis work: ten agencies exchange the seed articles, statuses come back, the tracker counts.
+    Demo(demo::DemoArgs),
     /// Compose an edXML document from a text file and a few facts.
     New(message_cmd::NewArgs),
     /// Check edXML files: structure, mandatory fields, dates, recipients, manifest.
@@ -99,7 +99,7 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Demo(a) => demo_cmd::run(a, cli.format),
+        Command::Demo(a) => demo::run(a, cli.format),
         Command::New(a) => message_cmd::new(a, cli.format),
         Command::Validate(a) => message_cmd::validate(a, cli.format),
         Command::Sign(a) => message_cmd::sign(a, cli.format),
