@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod adapter_cmd;
+mod broker_cmd;
 mod demo;
 mod directory_cmd;
 mod keygen_cmd;
@@ -71,6 +72,9 @@ enum Command {
     /// Run an agency's adapter daemon.
     #[command(subcommand)]
     Adapter(adapter_cmd::AdapterCmd),
+    /// The axis operator's broker tasks: declare the topology, provision agency users.
+    #[command(subcommand)]
+    Broker(broker_cmd::BrokerCmd),
     /// Send a status decided by the clerk (through a running adapter).
     #[command(subcommand)]
     Status(adapter_cmd::StatusCmd),
@@ -105,6 +109,7 @@ fn main() -> ExitCode {
         Command::Sign(a) => message_cmd::sign(a, cli.format),
         Command::Verify(a) => message_cmd::verify(a, cli.format),
         Command::Adapter(c) => adapter_cmd::run(c),
+        Command::Broker(c) => broker_cmd::run(c, cli.format),
         Command::Status(c) => adapter_cmd::status(c, cli.format),
         Command::Tracker(c) => tracker_cmd::run(c, cli.format),
         Command::Stats(a) => stats_cmd::stats(a, cli.format),

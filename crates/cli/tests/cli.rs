@@ -263,3 +263,104 @@ fn missing_files_exit_2_and_help_teaches() {
     assert!(help.contains("Example"));
     assert!(help.contains("--priority"));
 }
+
+/// `rabbitmqctl` with `args`, which must succeed; its stdout.
+fn rabbitmqctl(args: &[&str]) -> String {
+    let out = Command::new("rabbitmqctl")
+        .args(args)
+        .output()
+        .expect("rabbitmqctl (install rabbitmq-server; tests/run.sh does)");
+    assert!(out.status.success(), "rabbitmqctl {args:?}: {out:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// `broker setup` declares the directory's agencies on the real RabbitMQ
+/// (idempotently), and `broker provision` creates their users with
+/// passwords written 0600 — or only prints the definitions.
+#[test]
+fn broker_setup_and_provision_follow_the_directory() {
+    use std::os::unix::fs::PermissionsExt;
+    let op = operator();
+    let d = op.path();
+    let vhost = format!("docaxis-cli-test-{}", std::process::id());
+    rabbitmqctl(&["add_vhost", &vhost]);
+    rabbitmqctl(&["set_permissions", "-p", &vhost, "guest", ".*", ".*", ".*"]);
+    let url = format!("amqp://guest:guest@127.0.0.1:5672/{vhost}");
+    let args = [
+        "broker",
+        "setup",
+        "--axis",
+        &url,
+        "--directory",
+        "directory.json",
+        "--root-pub",
+        "root.pub",
+    ];
+    let first = ok(d, &args);
+    assert!(first.contains("1 agencies"), "{first}");
+    ok(d, &args); // again: nothing changes, nothing fails
+    let queues = rabbitmqctl(&["list_queues", "-q", "-p", &vhost, "name", "type"]);
+    assert!(
+        queues.contains("docaxis.in.000.00.00.G22\tquorum"),
+        "{queues}"
+    );
+    assert!(queues.contains("docaxis.dlq.000.00.00.G22"), "{queues}");
+    assert!(queues.contains("docaxis.tap\tquorum"), "{queues}");
+
+    let defs = ok(
+        d,
+        &[
+            "broker",
+            "provision",
+            "--directory",
+            "directory.json",
+            "--root-pub",
+            "root.pub",
+            "--vhost",
+            &vhost,
+            "--print-definitions",
+        ],
+    );
+    let defs: serde_json::Value = serde_json::from_str(&defs).unwrap();
+    assert_eq!(defs["users"][0]["name"], "000.00.00.G22");
+    assert!(
+        !defs.to_string().contains("\"password\""),
+        "no clear password"
+    );
+
+    let tracker = format!("{vhost}-tracker");
+    let out = ok(
+        d,
+        &[
+            "--format",
+            "json",
+            "broker",
+            "provision",
+            "--directory",
+            "directory.json",
+            "--root-pub",
+            "root.pub",
+            "--vhost",
+            &vhost,
+            "--tracker-user",
+            &tracker,
+            "--out-dir",
+            "passwords",
+        ],
+    );
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["users"][0], "000.00.00.G22");
+    let secret = d.join("passwords/000.00.00.G22.password");
+    let mode = std::fs::metadata(&secret).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    assert_eq!(std::fs::read_to_string(&secret).unwrap().len(), 32);
+    let perms = rabbitmqctl(&["list_permissions", "-q", "-p", &vhost]);
+    assert!(
+        perms.contains("000.00.00.G22\t^$\t^docaxis\\.(documents|statuses|dead)$"),
+        "{perms}"
+    );
+    rabbitmqctl(&["delete_vhost", &vhost]);
+    for user in [tracker.as_str(), "000.00.00.G22"] {
+        rabbitmqctl(&["delete_user", user]);
+    }
+}
