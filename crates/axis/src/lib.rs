@@ -37,6 +37,7 @@
 #![warn(missing_docs)]
 
 mod api;
+pub mod bench;
 pub mod embedded;
 mod envelope;
 mod error;

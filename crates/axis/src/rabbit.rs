@@ -20,8 +20,10 @@
 //! each (document, recipient) pair is confirmed, returned or dead-lettered
 //! on its own, which is exactly what the tracker follows.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -205,7 +207,9 @@ struct Live {
 }
 
 struct PubChannel {
-    channel: Channel,
+    /// Shared so that a publish can release the lock and still await its
+    /// frames being written on this channel.
+    channel: Arc<Channel>,
     generation: u64,
 }
 
@@ -364,6 +368,11 @@ impl RabbitAxis {
             .await;
         self.shared.close_channel(&ch).await;
         Ok(q?.message_count())
+    }
+
+    /// Full name of the exchange messages of `kind` are published to.
+    pub fn exchange_name(&self, kind: Kind) -> String {
+        self.shared.names.exchange_for(kind)
     }
 
     /// Full name of the inbox queue of `agency`.
@@ -565,8 +574,14 @@ impl Shared {
         let permit = tokio::task::unconstrained(self.window.acquire())
             .await
             .map_err(|_| AxisError::Closed)?;
-        // Holding the lock while lapin queues the frames keeps publishes in
-        // call order on the one publisher channel.
+        // The frames must be queued in call order, so they are queued under
+        // the lock; but lapin's `basic_publish` then waits until its I/O
+        // thread has written them to the socket, and holding the lock for
+        // that would allow one message per I/O-thread wake-up. So the
+        // publish future is polled once under the lock (which queues the
+        // frames and registers the confirm: both happen before its first
+        // await point) and awaited after the lock is released, letting the
+        // I/O thread write many queued messages per wake-up.
         let mut guard = tokio::task::unconstrained(self.publisher.lock()).await;
         if !guard
             .as_ref()
@@ -575,29 +590,30 @@ impl Shared {
             *guard = Some(self.new_publisher_channel(failed_gen).await?);
         }
         let p = guard.as_ref().expect("publisher channel just set");
-        let res = p
-            .channel
-            .basic_publish(
-                short(exchange),
-                short(routing_key),
-                BasicPublishOptions {
-                    mandatory: true,
-                    immediate: false,
-                },
-                payload,
-                props.clone(),
-            )
-            .await;
+        let (channel, generation) = (p.channel.clone(), p.generation);
+        let mut publish = std::pin::pin!(channel.basic_publish(
+            short(exchange),
+            short(routing_key),
+            BasicPublishOptions {
+                mandatory: true,
+                immediate: false,
+            },
+            payload,
+            props.clone(),
+        ));
+        let first = std::future::poll_fn(|cx| Poll::Ready(publish.as_mut().poll(cx))).await;
+        drop(guard);
+        let res = match first {
+            Poll::Ready(r) => r,
+            Poll::Pending => publish.await,
+        };
         Ok(match res {
             Ok(confirm) => Ok(Sent {
                 confirm,
-                generation: p.generation,
+                generation,
                 _permit: permit,
             }),
-            Err(error) => Err(Failure {
-                error,
-                generation: p.generation,
-            }),
+            Err(error) => Err(Failure { error, generation }),
         })
     }
 
@@ -615,7 +631,7 @@ impl Shared {
             match attempt {
                 Ok(channel) => {
                     return Ok(PubChannel {
-                        channel,
+                        channel: Arc::new(channel),
                         generation,
                     })
                 }
@@ -629,7 +645,14 @@ impl Shared {
     }
 }
 
-fn envelope_headers(env: &Envelope, recipient: &str) -> FieldTable {
+/// The AMQP properties of one recipient's copy of `env`: persistent,
+/// `message_id` = digest, the envelope's metadata as headers, and
+/// `user_id` = sender when the broker is to check the sender's identity.
+pub(crate) fn message_properties(
+    env: &Envelope,
+    recipient: &str,
+    stamp_user_id: bool,
+) -> BasicProperties {
     let mut h = FieldTable::default();
     h.insert(short(headers::KIND), long(env.kind().as_str()));
     h.insert(short(headers::SENDER), long(env.sender()));
@@ -640,7 +663,21 @@ fn envelope_headers(env: &Envelope, recipient: &str) -> FieldTable {
     h.insert(short(headers::RECIPIENT), long(recipient));
     h.insert(short(headers::KEY_ID), long(env.key_id()));
     h.insert(short(headers::DIGEST), long(env.digest()));
-    h
+    let props = BasicProperties::default()
+        .with_delivery_mode(2)
+        .with_message_id(short(env.message_id()))
+        .with_content_type(short("application/octet-stream"))
+        .with_timestamp(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+        )
+        .with_headers(h);
+    if stamp_user_id {
+        props.with_user_id(short(env.sender()))
+    } else {
+        props
+    }
 }
 
 impl RabbitAxis {
@@ -804,21 +841,10 @@ impl Axis for RabbitAxis {
     async fn publish(&self, env: &Envelope) -> Result<PublishReceipt, AxisError> {
         let shared = &self.shared;
         let exchange = shared.names.exchange_for(env.kind());
-        let mut base = BasicProperties::default()
-            .with_delivery_mode(2)
-            .with_message_id(short(env.message_id()))
-            .with_content_type(short("application/octet-stream"))
-            .with_timestamp(
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs()),
-            );
-        if shared.opts.stamp_user_id {
-            base = base.with_user_id(short(env.sender()));
-        }
+        let stamp = shared.opts.stamp_user_id;
         if let [r] = env.recipients() {
             // The common case: no fan-out bookkeeping.
-            let props = base.with_headers(envelope_headers(env, r));
+            let props = message_properties(env, r, stamp);
             return match shared
                 .publish_raw(&exchange, r, props, env.payload(), env.message_id())
                 .await?
@@ -835,7 +861,7 @@ impl Axis for RabbitAxis {
             };
         }
         let copies = env.recipients().iter().map(|r| {
-            let props = base.clone().with_headers(envelope_headers(env, r));
+            let props = message_properties(env, r, stamp);
             let exchange = &exchange;
             async move {
                 let out = shared
