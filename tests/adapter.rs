@@ -1,50 +1,11 @@
 //! Two adapters in one process over the embedded axis: the whole exchange,
 //! refusals, duplicates and a clean stop.
 
-use std::sync::Arc;
-
-use docaxis_adapter::{run_until, Adapter};
 use docaxis_suites::agencies::*;
-use tokio::sync::watch;
 
 const G22: &str = "000.00.00.G22";
 const G12: &str = "000.00.00.G12";
 const H41: &str = "000.00.00.H41";
-
-struct Running {
-    stop: watch::Sender<bool>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
-}
-
-async fn start(t: &TestAxis, agencies: &[&str]) -> Running {
-    let (stop, rx) = watch::channel(false);
-    let mut tasks = Vec::new();
-    for a in agencies {
-        let adapter = Arc::new(Adapter::open(t.config(a)).await.unwrap());
-        let rx = rx.clone();
-        tasks.push(tokio::spawn(async move {
-            run_until(adapter, rx).await.unwrap();
-        }));
-    }
-    Running { stop, tasks }
-}
-
-impl Running {
-    async fn stop(self) {
-        self.stop.send(true).unwrap();
-        for t in self.tasks {
-            t.await.unwrap();
-        }
-    }
-}
-
-fn sent_statuses(t: &TestAxis, from: &str) -> Vec<serde_json::Value> {
-    files(&t.data_dir(from).join("sent"))
-        .into_iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .map(|p| serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap())
-        .collect()
-}
 
 fn arrived_everywhere(record: &serde_json::Value) -> bool {
     record["recipients"].as_object().unwrap().values().all(|r| {
@@ -59,7 +20,7 @@ fn arrived_everywhere(record: &serde_json::Value) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn documents_arrive_once_and_statuses_come_back() {
     let t = TestAxis::new(None);
-    let running = start(&t, &[G22, G12, H41]).await;
+    let running = InProcess::start(&t, &[G22, G12, H41]).await;
     for n in 0..5 {
         let doc = TestAxis::document(G22, &[G12, H41], n, &format!("Nội dung văn bản số {n}."));
         t.drop_in_outbox(G22, &format!("cv{n}.xml"), &doc);
@@ -70,7 +31,7 @@ async fn documents_arrive_once_and_statuses_come_back() {
     })
     .await;
     eventually(30, "status 01 from both recipients for all 5", || {
-        let r = sent_statuses(&t, G22);
+        let r = sent_records(&t, G22);
         r.len() == 5 && r.iter().all(arrived_everywhere)
     })
     .await;
@@ -78,7 +39,7 @@ async fn documents_arrive_once_and_statuses_come_back() {
     assert_eq!(files(&t.data_dir(G22).join("sent")).len(), 10); // .xml + .json each
 
     // The clerk at G12 accepts document 0: status 03 reaches G22's record.
-    let id = sent_statuses(&t, G22)[0]["document_id"]
+    let id = sent_records(&t, G22)[0]["document_id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -89,7 +50,7 @@ async fn documents_arrive_once_and_statuses_come_back() {
     )
     .unwrap();
     eventually(30, "status 03 at the sender", || {
-        sent_statuses(&t, G22).iter().any(|r| {
+        sent_records(&t, G22).iter().any(|r| {
             r["document_id"] == id.as_str()
                 && r["recipients"][G12]["statuses"]
                     .as_array()
@@ -110,7 +71,7 @@ async fn documents_arrive_once_and_statuses_come_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_outbox_files_are_rejected_with_the_reason() {
     let t = TestAxis::new(None);
-    let running = start(&t, &[G22]).await;
+    let running = InProcess::start(&t, &[G22]).await;
     let doc = String::from_utf8(TestAxis::document(G22, &[G12], 1, "x")).unwrap();
     t.drop_in_outbox(
         G22,
@@ -140,7 +101,7 @@ async fn invalid_outbox_files_are_rejected_with_the_reason() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forged_and_misaddressed_documents_are_refused_with_02() {
     let t = TestAxis::new(None);
-    let running = start(&t, &[G22, G12]).await;
+    let running = InProcess::start(&t, &[G22, G12]).await;
     let axis = docaxis_axis::connect(Some(&t.axis_url)).await.unwrap();
     // Signed by H41's key but claiming to be from G22.
     let doc = TestAxis::document(G22, &[G12], 7, "giả mạo");
@@ -224,13 +185,7 @@ async fn a_refused_document_comes_back_to_its_sender_as_02() {
         .unwrap();
     let mut g12 = t.config(G12);
     g12.directory = newer;
-    let (stop, rx) = watch::channel(false);
-    let sender = Arc::new(Adapter::open(t.config(G22)).await.unwrap());
-    let receiver = Arc::new(Adapter::open(g12).await.unwrap());
-    let tasks = vec![
-        tokio::spawn(run_until(sender, rx.clone())),
-        tokio::spawn(run_until(receiver, rx)),
-    ];
+    let running = InProcess::start_with(vec![t.config(G22), g12]).await;
 
     t.drop_in_outbox(
         G22,
@@ -238,14 +193,10 @@ async fn a_refused_document_comes_back_to_its_sender_as_02() {
         &TestAxis::document(G22, &[G12], 1, "Văn bản bị từ chối."),
     );
     eventually(30, "02 in G22's record", || {
-        sent_statuses(&t, G22).iter().any(|r| {
-            r["recipients"][G12]["statuses"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|s| {
-                    s["code"] == "02" && s["description"].as_str().unwrap().contains("revoked")
-                })
+        sent_records(&t, G22).iter().any(|r| {
+            statuses_from(r, G12).iter().any(|s| {
+                s["code"] == "02" && s["description"].as_str().unwrap().contains("revoked")
+            })
         })
     })
     .await;
@@ -259,8 +210,5 @@ async fn a_refused_document_comes_back_to_its_sender_as_02() {
         .unwrap();
     assert!(d.dead_letter.as_ref().unwrap().reason.contains("revoked"));
     d.ack().await.unwrap();
-    stop.send(true).unwrap();
-    for t in tasks {
-        t.await.unwrap().unwrap();
-    }
+    running.stop().await;
 }

@@ -4,8 +4,9 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 
-use docaxis_adapter::Config;
+use docaxis_adapter::{run_until, Adapter, Config};
 use docaxis_directory::{keys, Agency, AgencyKey, Directory, KeyId, SignedDirectory, SigningKey};
 use docaxis_edxml::{organization, Code, Draft, EdDate, Message, OrganId};
 
@@ -150,6 +151,71 @@ pub fn files(dir: &Path) -> Vec<PathBuf> {
         .unwrap_or_default();
     v.sort();
     v
+}
+
+/// The records (`sent/*.json`) of the documents `agency` sent, as JSON.
+pub fn sent_records(t: &TestAxis, agency: &str) -> Vec<serde_json::Value> {
+    files(&t.data_dir(agency).join("sent"))
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .filter_map(|p| serde_json::from_slice(&std::fs::read(p).ok()?).ok())
+        .collect()
+}
+
+/// The statuses `recipient` sent back about a sent record, as recorded.
+pub fn statuses_from<'a>(
+    record: &'a serde_json::Value,
+    recipient: &str,
+) -> &'a [serde_json::Value] {
+    record["recipients"][recipient]["statuses"]
+        .as_array()
+        .map_or(&[], Vec::as_slice)
+}
+
+/// Adapters running inside the test process (the library, not the
+/// binary), stopped cleanly by [`InProcess::stop`].
+pub struct InProcess {
+    stop: tokio::sync::watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// The adapters, in the order they were started (for their metrics).
+    pub adapters: Vec<Arc<Adapter>>,
+}
+
+impl InProcess {
+    /// Opens and runs the adapters of `agencies` with their test configs.
+    pub async fn start(t: &TestAxis, agencies: &[&str]) -> InProcess {
+        let configs = agencies.iter().map(|a| t.config(a)).collect();
+        InProcess::start_with(configs).await
+    }
+
+    /// Opens and runs adapters with the given configurations.
+    pub async fn start_with(configs: Vec<Config>) -> InProcess {
+        let (stop, rx) = tokio::sync::watch::channel(false);
+        let mut tasks = Vec::new();
+        let mut adapters = Vec::new();
+        for config in configs {
+            let adapter = Arc::new(Adapter::open(config).await.unwrap());
+            adapters.push(adapter.clone());
+            let rx = rx.clone();
+            tasks.push(tokio::spawn(async move {
+                run_until(adapter, rx).await.unwrap();
+            }));
+        }
+        InProcess {
+            stop,
+            tasks,
+            adapters,
+        }
+    }
+
+    /// Stops every adapter (SIGTERM's path: finish what is in flight) and
+    /// waits for them.
+    pub async fn stop(self) {
+        self.stop.send(true).unwrap();
+        for t in self.tasks {
+            t.await.unwrap();
+        }
+    }
 }
 
 /// Waits (up to `secs`) until `f` is true.

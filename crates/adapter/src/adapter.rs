@@ -705,10 +705,23 @@ impl Adapter {
         self.metrics
             .documents_refused
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        if let Ok(Message::Document(doc)) = parse(env.payload(), &self.limits).map(|p| p.message) {
+        let claimed = parse(env.payload(), &self.limits)
+            .ok()
+            .and_then(|p| match p.message {
+                Message::Document(doc) => Some(doc),
+                Message::Status(_) => None,
+            });
+        if let Some(doc) = claimed {
             // Tell the agency the document claims to come from; if someone
-            // forged it, that agency learns of it too.
+            // forged it, that agency learns of it too. An agency the
+            // directory does not list is no one: there is no verified
+            // sender to answer and no queue of that name on the axis, so
+            // the reason stays in the dead-letter queue for the operator.
             let to = doc.header.from.organ_id.to_string();
+            if self.directory().agency(&doc.header.from.organ_id).is_none() {
+                tracing::warn!(document_id = %doc.header.document_id, from = %to, "no status 02: the claimed sender is not in the agency directory");
+                return delivery.refuse(reason).await;
+            }
             let message = status(
                 &self.me,
                 response_for(&doc),
