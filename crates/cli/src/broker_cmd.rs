@@ -72,9 +72,14 @@ pub struct ProvisionArgs {
     )]
     out_dir: Option<PathBuf>,
     /// Print the definitions JSON (password hashes only) instead of
-    /// importing it and writing passwords.
+    /// importing it: for `load_definitions` at the broker's boot. With
+    /// --out-dir the passwords are written too.
     #[arg(long)]
     print_definitions: bool,
+    /// Also create this administrator (full rights on the vhost), e.g. for a
+    /// broker that boots from the printed definitions and has no other.
+    #[arg(long, value_name = "NAME")]
+    admin_user: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -121,43 +126,66 @@ pub fn run(cmd: BrokerCmd, format: OutputFormat) -> anyhow::Result<()> {
         }
         BrokerCmd::Provision(a) => {
             let (dir, _) = load_directory(&a.directory.directory, &a.directory.root_pub)?;
+            let credential = |user: String| -> anyhow::Result<Credential> {
+                Ok(Credential {
+                    user,
+                    password: provision::generate_password()?,
+                })
+            };
             let agencies = dir
                 .agencies()
                 .iter()
-                .map(|x| {
-                    Ok(Credential {
-                        user: x.id.to_string(),
-                        password: provision::generate_password()?,
-                    })
-                })
+                .map(|x| credential(x.id.to_string()))
                 .collect::<anyhow::Result<Vec<_>>>()?;
-            let tracker = Credential {
-                user: a.tracker_user.clone(),
-                password: provision::generate_password()?,
-            };
-            let defs = provision::definitions("docaxis", &a.vhost, &agencies, Some(&tracker))?;
+            let tracker = credential(a.tracker_user.clone())?;
+            let admin = a.admin_user.clone().map(credential).transpose()?;
+            let mut defs = provision::definitions("docaxis", &a.vhost, &agencies, Some(&tracker))?;
+            defs["vhosts"] = serde_json::json!([{ "name": a.vhost }]);
+            if let Some(admin) = &admin {
+                defs["users"]
+                    .as_array_mut()
+                    .expect("users")
+                    .push(serde_json::json!({
+                        "name": admin.user,
+                        "password_hash": provision::rabbit_password_hash(&admin.password)?,
+                        "hashing_algorithm": "rabbit_password_hashing_sha256",
+                        "tags": "administrator",
+                    }));
+                defs["permissions"]
+                    .as_array_mut()
+                    .expect("permissions")
+                    .push(serde_json::json!({
+                        "user": admin.user, "vhost": a.vhost,
+                        "configure": ".*", "write": ".*", "read": ".*",
+                    }));
+            }
+            let everyone: Vec<&Credential> = agencies
+                .iter()
+                .chain(std::iter::once(&tracker))
+                .chain(admin.as_ref())
+                .collect();
+            // Passwords first: a user whose password was not kept would be
+            // locked out.
+            if let Some(out) = &a.out_dir {
+                std::fs::create_dir_all(out)
+                    .with_context(|| format!("--out-dir {}", out.display()))?;
+                for c in &everyone {
+                    write_secret(&out.join(format!("{}.password", c.user)), &c.password)?;
+                }
+            }
             if a.print_definitions {
                 println!("{}", serde_json::to_string_pretty(&defs)?);
                 return Ok(());
-            }
-            let out = a.out_dir.expect("clap requires --out-dir");
-            std::fs::create_dir_all(&out)
-                .with_context(|| format!("--out-dir {}", out.display()))?;
-            // Passwords first: a user whose password was not kept would be
-            // locked out.
-            for c in agencies.iter().chain(std::iter::once(&tracker)) {
-                write_secret(&out.join(format!("{}.password", c.user)), &c.password)?;
             }
             provision::import_with_rabbitmqctl(&defs)
                 .context("provisioning runs on the broker's host (rabbitmqctl)")?;
             let r = ProvisionReport {
                 vhost: a.vhost,
-                users: agencies
-                    .iter()
-                    .chain(std::iter::once(&tracker))
-                    .map(|c| c.user.clone())
-                    .collect(),
-                passwords_in: out.display().to_string(),
+                users: everyone.iter().map(|c| c.user.clone()).collect(),
+                passwords_in: a
+                    .out_dir
+                    .map(|o| o.display().to_string())
+                    .unwrap_or_default(),
             };
             format.emit(&r, || {
                 format!(
