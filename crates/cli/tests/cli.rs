@@ -364,3 +364,27 @@ fn broker_setup_and_provision_follow_the_directory() {
         rabbitmqctl(&["delete_user", user]);
     }
 }
+
+/// The example configurations in deploy/ are what the daemons accept.
+#[test]
+fn the_example_configurations_parse() {
+    let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy");
+    let agency =
+        docaxis_adapter::Config::load(&deploy.join("agency.example.toml"), |_| None).unwrap();
+    assert_eq!(agency.organ_id.as_str(), "000.00.00.G22");
+    assert!(agency.http.is_some_and(|a| a.ip().is_loopback()));
+    let tracker = deploy.join("tracker.example.toml");
+    let out = ok(
+        &deploy,
+        &[
+            "--format",
+            "json",
+            "tracker",
+            "config",
+            "--config",
+            tracker.to_str().unwrap(),
+        ],
+    );
+    let t: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(t["db"], "/var/lib/docaxis/tracker.db");
+}
