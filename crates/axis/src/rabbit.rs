@@ -159,14 +159,24 @@ impl Default for RabbitOptions {
 #[derive(Debug, Clone)]
 struct Names {
     p: String,
+    /// `P.documents` and `P.statuses`, built once: every publish names one.
+    documents: String,
+    statuses: String,
 }
 
 impl Names {
+    fn new(prefix: &str) -> Names {
+        Names {
+            p: prefix.to_string(),
+            documents: format!("{prefix}.documents"),
+            statuses: format!("{prefix}.statuses"),
+        }
+    }
     fn documents(&self) -> String {
-        format!("{}.documents", self.p)
+        self.documents.clone()
     }
     fn statuses(&self) -> String {
-        format!("{}.statuses", self.p)
+        self.statuses.clone()
     }
     fn dead(&self) -> String {
         format!("{}.dead", self.p)
@@ -183,10 +193,10 @@ impl Names {
     fn tap_dlq(&self) -> String {
         format!("{}.tap.dlq", self.p)
     }
-    fn exchange_for(&self, kind: Kind) -> String {
+    fn exchange_for(&self, kind: Kind) -> &str {
         match kind {
-            Kind::Document => self.documents(),
-            Kind::Status => self.statuses(),
+            Kind::Document => &self.documents,
+            Kind::Status => &self.statuses,
         }
     }
 }
@@ -306,9 +316,7 @@ impl RabbitAxis {
         let shared = Arc::new(Shared {
             url: url.to_string(),
             username: parsed.authority.userinfo.username.clone(),
-            names: Names {
-                p: opts.prefix.clone(),
-            },
+            names: Names::new(&opts.prefix),
             window: Semaphore::new(opts.confirm_window.max(1)),
             opts,
             tls,
@@ -372,7 +380,7 @@ impl RabbitAxis {
 
     /// Full name of the exchange messages of `kind` are published to.
     pub fn exchange_name(&self, kind: Kind) -> String {
-        self.shared.names.exchange_for(kind)
+        self.shared.names.exchange_for(kind).to_string()
     }
 
     /// Full name of the inbox queue of `agency`.
@@ -383,7 +391,7 @@ impl RabbitAxis {
     async fn consumer(&self, q: QueueRef) -> Result<Consumer, AxisError> {
         let mut source = RabbitSource {
             shared: self.shared.clone(),
-            q,
+            q: Arc::new(q),
             live: None,
             backoff: Duration::from_millis(100),
         };
@@ -601,7 +609,7 @@ impl Shared {
             payload,
             props.clone(),
         ));
-        let first = std::future::poll_fn(|cx| Poll::Ready(publish.as_mut().poll(cx))).await;
+        let first = poll_once(publish.as_mut()).await;
         drop(guard);
         let res = match first {
             Poll::Ready(r) => r,
@@ -846,7 +854,7 @@ impl Axis for RabbitAxis {
             // The common case: no fan-out bookkeeping.
             let props = message_properties(env, r, stamp);
             return match shared
-                .publish_raw(&exchange, r, props, env.payload(), env.message_id())
+                .publish_raw(exchange, r, props, env.payload(), env.message_id())
                 .await?
             {
                 CopyOutcome::Stored => Ok(PublishReceipt {
@@ -862,7 +870,6 @@ impl Axis for RabbitAxis {
         }
         let copies = env.recipients().iter().map(|r| {
             let props = message_properties(env, r, stamp);
-            let exchange = &exchange;
             async move {
                 let out = shared
                     .publish_raw(exchange, r, props, env.payload(), env.message_id())
@@ -940,14 +947,16 @@ impl Axis for RabbitAxis {
 }
 
 struct LiveConsumer {
-    channel: Channel,
+    /// Shared with every delivery's settle handle (an `Arc` clone per
+    /// delivery instead of a lapin `Channel` clone, which is a dozen).
+    channel: Arc<Channel>,
     consumer: lapin::Consumer,
     tag: String,
 }
 
 struct RabbitSource {
     shared: Arc<Shared>,
-    q: QueueRef,
+    q: Arc<QueueRef>,
     live: Option<LiveConsumer>,
     backoff: Duration,
 }
@@ -985,7 +994,7 @@ impl RabbitSource {
             }
         };
         self.live = Some(LiveConsumer {
-            channel,
+            channel: Arc::new(channel),
             consumer,
             tag,
         });
@@ -1161,11 +1170,36 @@ impl Drop for RabbitSource {
     }
 }
 
+/// Poll `fut` once. lapin's channel methods queue their frames (in call
+/// order, under lapin's frame lock) and register what they expect before
+/// their first await point; what remains after that is waiting for lapin's
+/// I/O thread to write the frames to the socket.
+async fn poll_once<F: Future>(mut fut: std::pin::Pin<&mut F>) -> Poll<F::Output> {
+    std::future::poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await
+}
+
+/// Queue an ack or nack without waiting until it is written.
+///
+/// Waiting bought nothing: AMQP acks are never confirmed, so "written to
+/// the socket" is no stronger than "queued" (either can be lost with the
+/// connection, and the broker then redelivers: at-least-once). But it cost
+/// a round trip to lapin's I/O thread per message in every consumer loop.
+/// Errors known at once (channel closed) are still returned. Method frames
+/// leave lapin in FIFO order, so queued acks are written before a later
+/// `close` of their channel or connection: a clean shutdown loses none.
+async fn queue_only(fut: impl Future<Output = lapin::Result<()>>) -> lapin::Result<()> {
+    let fut = std::pin::pin!(fut);
+    match poll_once(fut).await {
+        Poll::Ready(r) => r,
+        Poll::Pending => Ok(()),
+    }
+}
+
 struct RabbitSettle {
     shared: Arc<Shared>,
-    channel: Channel,
+    channel: Arc<Channel>,
     tag: u64,
-    q: QueueRef,
+    q: Arc<QueueRef>,
     properties: BasicProperties,
     payload: Bytes,
 }
@@ -1183,25 +1217,25 @@ impl RabbitSettle {
 #[async_trait]
 impl Settle for RabbitSettle {
     async fn settle(self: Box<Self>, outcome: Outcome) -> Result<(), AxisError> {
-        // Channel::basic_ack, awaited, one tag at a time: faster than the
-        // delivery's acker and never reorders multiple-acks.
+        // Channel::basic_ack, one tag at a time: faster than the
+        // delivery's acker, and single acks cannot be misordered into a
+        // PRECONDITION_FAILED the way multiple-acks can. Queued, not
+        // awaited until written (see `queue_only`).
         match outcome {
-            Outcome::Ack => self
-                .channel
-                .basic_ack(self.tag, BasicAckOptions::default())
-                .await
-                .map_err(|e| self.map_err(e)),
-            Outcome::Retry => self
-                .channel
-                .basic_nack(
-                    self.tag,
-                    BasicNackOptions {
-                        multiple: false,
-                        requeue: true,
-                    },
-                )
-                .await
-                .map_err(|e| self.map_err(e)),
+            Outcome::Ack => {
+                queue_only(self.channel.basic_ack(self.tag, BasicAckOptions::default()))
+                    .await
+                    .map_err(|e| self.map_err(e))
+            }
+            Outcome::Retry => queue_only(self.channel.basic_nack(
+                self.tag,
+                BasicNackOptions {
+                    multiple: false,
+                    requeue: true,
+                },
+            ))
+            .await
+            .map_err(|e| self.map_err(e)),
             Outcome::Refuse(reason) => match &self.q.dead_key {
                 None => {
                     // Refused from a dead-letter queue: discard.
@@ -1250,8 +1284,7 @@ impl Settle for RabbitSettle {
                             )))
                         }
                     }
-                    self.channel
-                        .basic_ack(self.tag, BasicAckOptions::default())
+                    queue_only(self.channel.basic_ack(self.tag, BasicAckOptions::default()))
                         .await
                         .map_err(|e| self.map_err(e))
                 }
