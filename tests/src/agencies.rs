@@ -230,15 +230,16 @@ pub async fn eventually(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
     }
 }
 
-/// The `docaxis` binary built beside this test executable
-/// (`target/<profile>/docaxis`).
+/// The `docaxis` binary built beside this executable
+/// (`target/<profile>/docaxis`, next to a binary of this crate or one level
+/// up from a test in `target/<profile>/deps/`).
 pub fn docaxis_bin() -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps/<test>");
-    let bin = profile_dir.join("docaxis");
+    let here = exe.parent().expect("target/<profile>/...");
+    let bin = match here.join("docaxis") {
+        beside if beside.exists() => beside,
+        _ => here.parent().unwrap_or(here).join("docaxis"),
+    };
     assert!(
         bin.exists(),
         "{} is missing: the suites run the real binary; build it with `cargo build -p docaxis` (cargo test --workspace does)",
@@ -274,14 +275,21 @@ impl Drop for AdapterProcess {
     }
 }
 
-/// Starts `docaxis adapter run` for `agency` as a separate process.
+/// Starts `docaxis adapter run` for `agency` as a separate process,
+/// logging at `info` to `<agency>.log` in the test directory.
 pub fn spawn_adapter(t: &TestAxis, agency: &str) -> AdapterProcess {
+    spawn_adapter_with(t, agency, &[("DOCAXIS_LOG", "info")])
+}
+
+/// Like [`spawn_adapter`], with environment variables for the process
+/// (`DOCAXIS_<KEY>` overrides of its configuration, the log level...).
+pub fn spawn_adapter_with(t: &TestAxis, agency: &str, env: &[(&str, &str)]) -> AdapterProcess {
     t.config(agency);
     let log = std::fs::File::create(t.path().join(format!("{agency}.log"))).unwrap();
     Command::new(docaxis_bin())
         .args(["adapter", "run", "--config"])
         .arg(t.path().join(format!("{agency}.toml")))
-        .env("DOCAXIS_LOG", "info")
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
