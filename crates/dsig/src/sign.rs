@@ -2,16 +2,16 @@
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
+use docaxis_edxml::EDXML_NS;
 use docaxis_edxml::{
     serialize, signature_element, signed_info_element, Message, SignatureInfo, SignatureReference,
 };
-use docaxis_xml::{Document, Limits, XmlError};
+use docaxis_xml::c14n::CanonicalSink;
+use docaxis_xml::{parse_into, Element, Limits, Sink, XmlError};
 use ed25519_dalek::{Signer as _, SigningKey};
+use sha2::{Digest, Sha256};
 
-use crate::{
-    document_digest, find_header, C14N_EXCLUSIVE, DIGEST_SHA256, SIGNATURE_ED25519,
-    TRANSFORM_ENVELOPED,
-};
+use crate::{HashWriter, C14N_EXCLUSIVE, DIGEST_SHA256, SIGNATURE_ED25519, TRANSFORM_ENVELOPED};
 
 /// Why a document could not be signed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -72,15 +72,22 @@ impl Signer {
     /// Signs edXML bytes: returns them with a `Signature` element added as
     /// the last child of `edXMLHeader`. Nothing else changes, byte for byte.
     pub fn sign(&self, xml: &[u8], limits: &Limits) -> Result<Vec<u8>, SignError> {
-        let doc = Document::parse(xml, limits)?;
-        let header = find_header(&doc.root).ok_or(SignError::NotEdxml)?;
-        if header.elements().any(|e| e.local == "Signature") {
+        // One pass, no tree: the parser's checks, the canonical form
+        // streamed into SHA-256, and where the header ends.
+        let mut sink = SignSink::new(CanonicalSink::new(HashWriter(Sha256::new())));
+        parse_into(xml, limits, &mut sink)?;
+        if !sink.header_seen {
+            return Err(SignError::NotEdxml);
+        }
+        if sink.signed {
             return Err(SignError::AlreadySigned);
         }
+        let at = sink.header_end.ok_or(SignError::NotEdxml)?;
         // The document's canonical form now is exactly what a verifier
         // computes after the enveloped-signature transform removes the
         // element we insert, since we insert nothing else.
-        let digest = document_digest(&doc, None);
+        let hash = sink.c14n.finish().expect("writing to a hasher cannot fail");
+        let digest: [u8; 32] = hash.0.finalize().into();
         let mut info = SignatureInfo {
             canonicalization_method: C14N_EXCLUSIVE.into(),
             signature_method: SIGNATURE_ED25519.into(),
@@ -99,7 +106,6 @@ impl Signer {
         let signed_info = signed_info_element(&info);
         info.signature_value = B64.encode(self.key.sign(signed_info.as_bytes()).to_bytes());
 
-        let at = header.end_offset.ok_or(SignError::NotEdxml)?;
         let element = signature_element(&info);
         let mut out = Vec::with_capacity(xml.len() + element.len());
         out.extend_from_slice(&xml[..at]);
@@ -109,9 +115,95 @@ impl Signer {
     }
 }
 
+/// What a role an open element plays in finding `edXMLHeader`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// The root `edXML`.
+    Root,
+    /// The (first) `edXMLEnvelope`, as the root or under `edXML`.
+    Envelope,
+    /// The (first) `edXMLHeader` in the envelope.
+    Header,
+    /// Anything else.
+    Other,
+}
+
+/// Forwards the document to the canonicalizer and, on the way, finds the
+/// header as [`find_header`](crate::find_header) does on a tree: the first
+/// `edXMLHeader` child of the first `edXMLEnvelope` child of the root
+/// `edXML`, or of the root `edXMLEnvelope`; and notes a `Signature` child
+/// in it.
+struct SignSink<'x, W: std::io::Write> {
+    c14n: CanonicalSink<'x, W>,
+    roles: Vec<Role>,
+    envelope_seen: bool,
+    header_seen: bool,
+    /// Offset of the header's end tag; `None` for `<edXMLHeader/>`.
+    header_end: Option<usize>,
+    signed: bool,
+}
+
+impl<'x, W: std::io::Write> SignSink<'x, W> {
+    fn new(c14n: CanonicalSink<'x, W>) -> Self {
+        SignSink {
+            c14n,
+            roles: Vec::with_capacity(16),
+            envelope_seen: false,
+            header_seen: false,
+            header_end: None,
+            signed: false,
+        }
+    }
+}
+
+impl<'x, W: std::io::Write> Sink<'x> for SignSink<'x, W> {
+    fn start(&mut self, element: Element<'x>) {
+        let edxml = |local: &str| element.is(Some(EDXML_NS), local);
+        let role = match self.roles.last() {
+            None if edxml("edXML") => Role::Root,
+            None if edxml("edXMLEnvelope") => {
+                self.envelope_seen = true;
+                Role::Envelope
+            }
+            Some(Role::Root) if !self.envelope_seen && edxml("edXMLEnvelope") => {
+                self.envelope_seen = true;
+                Role::Envelope
+            }
+            Some(Role::Envelope) if !self.header_seen && edxml("edXMLHeader") => {
+                self.header_seen = true;
+                Role::Header
+            }
+            Some(Role::Header) if element.local == "Signature" => {
+                self.signed = true;
+                Role::Other
+            }
+            _ => Role::Other,
+        };
+        self.roles.push(role);
+        self.c14n.start(element);
+    }
+
+    fn end(&mut self, end_offset: Option<usize>) {
+        if self.roles.pop() == Some(Role::Header) {
+            self.header_end = end_offset;
+        }
+        self.c14n.end(end_offset);
+    }
+
+    fn text(&mut self, text: std::borrow::Cow<'x, str>) {
+        self.c14n.text(text);
+    }
+
+    fn pi(&mut self, pi: docaxis_xml::ProcessingInstruction<'x>) {
+        self.c14n.pi(pi);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::find_header;
+    use docaxis_xml::Document;
 
     #[test]
     fn signed_info_is_written_in_canonical_form() {
@@ -130,6 +222,88 @@ mod tests {
         let parsed = docaxis_edxml::parse(&signed, &Default::default()).unwrap();
         let written = signed_info_element(parsed.message.signature().unwrap());
         assert_eq!(String::from_utf8(canonical).unwrap(), written);
+    }
+
+    /// The digest the streaming signer puts in DigestValue.
+    fn signed_digest(signed: &[u8]) -> Vec<u8> {
+        let parsed = docaxis_edxml::parse(signed, &Default::default()).unwrap();
+        let info = parsed.message.signature().unwrap();
+        B64.decode(&info.references[0].digest_value).unwrap()
+    }
+
+    /// The streaming signer digests exactly what the tree canonicalizer
+    /// gives for the unsigned document, and puts the signature where
+    /// `find_header` says the header ends, for each shape of document.
+    #[test]
+    fn streaming_sign_agrees_with_the_tree() {
+        let signer = Signer::new(SigningKey::from_bytes(&[7; 32]), "k1");
+        let example = docaxis_edxml::example_document_xml();
+        let envelope_root = {
+            // edXMLEnvelope as the root, as some systems send it.
+            let start = example.find("<edXML:edXMLEnvelope").unwrap();
+            let end = example.find("</edXML:edXMLEnvelope>").unwrap();
+            let ns = docaxis_edxml::EDXML_NS;
+            example[start..end].replacen(
+                "<edXML:edXMLEnvelope",
+                &format!("<edXML:edXMLEnvelope xmlns:edXML=\"{ns}\""),
+                1,
+            ) + "</edXML:edXMLEnvelope>"
+        };
+        let decorated = example.replacen(
+            "<edXML:edXML ",
+            "<?pi before?>\n<!-- c -->\n<edXML:edXML ",
+            1,
+        ) + "<?pi after?>\n";
+        for xml in [example.clone(), envelope_root, decorated] {
+            let doc = Document::parse(xml.as_bytes(), &Limits::default()).unwrap();
+            let tree_digest = crate::document_digest(&doc, None);
+            let signed = signer.sign(xml.as_bytes(), &Limits::default()).unwrap();
+            assert_eq!(signed_digest(&signed), tree_digest);
+            let at = find_header(&doc.root).unwrap().end_offset.unwrap();
+            assert_eq!(&signed[..at], &xml.as_bytes()[..at]);
+            assert!(signed[at..].starts_with(b"<Signature "));
+        }
+    }
+
+    #[test]
+    fn header_is_found_as_on_the_tree() {
+        let signer = Signer::new(SigningKey::from_bytes(&[7; 32]), "k1");
+        let ns = docaxis_edxml::EDXML_NS;
+        let sign = |body: &str| {
+            let xml = format!("<e:edXML xmlns:e=\"{ns}\">{body}</e:edXML>");
+            signer.sign(xml.as_bytes(), &Limits::default())
+        };
+        // An empty header has nowhere to put the signature.
+        assert_eq!(
+            sign("<e:edXMLEnvelope><e:edXMLHeader/></e:edXMLEnvelope>"),
+            Err(SignError::NotEdxml)
+        );
+        // A header outside the (first) envelope is not the header.
+        assert_eq!(
+            sign("<e:edXMLHeader><x/></e:edXMLHeader>"),
+            Err(SignError::NotEdxml)
+        );
+        assert_eq!(
+            sign("<e:edXMLEnvelope/><e:edXMLEnvelope><e:edXMLHeader><x/></e:edXMLHeader></e:edXMLEnvelope>"),
+            Err(SignError::NotEdxml)
+        );
+        // A Signature in the header, in any namespace, means signed; one
+        // deeper down does not (verification refuses it as wrapping).
+        assert_eq!(
+            sign("<e:edXMLEnvelope><e:edXMLHeader><Signature/></e:edXMLHeader></e:edXMLEnvelope>"),
+            Err(SignError::AlreadySigned)
+        );
+        let deeper = sign(
+            "<e:edXMLEnvelope><e:edXMLHeader><x><Signature/></x></e:edXMLHeader></e:edXMLEnvelope>",
+        );
+        assert!(deeper.is_ok());
+        // Only the first header counts, as with `find_header`.
+        let two = sign(
+            "<e:edXMLEnvelope><e:edXMLHeader><x/></e:edXMLHeader><e:edXMLHeader><Signature/></e:edXMLHeader></e:edXMLEnvelope>",
+        );
+        assert!(two.is_ok());
+        // XML errors come before structure.
+        assert!(matches!(sign("<x>"), Err(SignError::Xml(_))));
     }
 
     #[test]

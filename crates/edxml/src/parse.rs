@@ -48,19 +48,32 @@ impl Default for ParseLimits {
 
 /// Where each parsed field was found, so that validation errors found later
 /// on the model can name a line and column.
+///
+/// Recording every field's path and offset costs more than the rest of the
+/// model (a string per field), and positions are only wanted when there is
+/// an error to report; so the map records nothing up front, and
+/// [`SourceMap::locate`] re-reads the source with recording on.
 #[derive(Debug, Clone, Default)]
 pub struct SourceMap {
-    offsets: HashMap<String, usize>,
+    limits: ParseLimits,
 }
 
 impl SourceMap {
     /// Fills in the position of each error from its path (or the nearest
-    /// enclosing path that was seen).
+    /// enclosing path that was seen). `source` must be the bytes the
+    /// message was parsed from.
     pub fn locate(&self, source: &[u8], errors: &mut [FieldError]) {
+        if errors.iter().all(|e| e.position.is_some()) {
+            return;
+        }
+        let Ok(doc) = XmlDocument::parse(source, &self.limits.xml) else {
+            return;
+        };
+        let offsets = Cx::run(&doc, &self.limits, true).offsets;
         for e in errors.iter_mut().filter(|e| e.position.is_none()) {
             let mut path = e.path.as_str();
             loop {
-                if let Some(&off) = self.offsets.get(path) {
+                if let Some(&off) = offsets.get(path) {
                     e.position = Some(Position::locate(source, off));
                     break;
                 }
@@ -95,19 +108,15 @@ pub fn parse(bytes: &[u8], limits: &ParseLimits) -> Result<Parsed, ParseError> {
 /// Builds the model from an already parsed XML tree (the verifier parses
 /// once and uses the tree for both the model and the signature).
 pub fn parse_dom(doc: &XmlDocument<'_>, limits: &ParseLimits) -> Result<Parsed, ParseError> {
-    let mut cx = Cx {
-        source: doc.source(),
-        limits,
-        errors: Vec::new(),
-        map: SourceMap::default(),
-    };
-    let message = cx.message(&doc.root);
-    match message {
-        Some(m) if cx.errors.is_empty() => Ok(Parsed {
-            message: m,
-            source_map: cx.map,
+    // First without field paths (the common case: a valid message); only a
+    // message with problems is read again to name each problem's path.
+    let fast = Cx::run(doc, limits, false);
+    match fast.message {
+        Some(message) if fast.errors.is_empty() => Ok(Parsed {
+            message,
+            source_map: SourceMap { limits: *limits },
         }),
-        _ => Err(ParseError::Invalid(cx.errors)),
+        _ => Err(ParseError::Invalid(Cx::run(doc, limits, true).errors)),
     }
 }
 
@@ -116,7 +125,18 @@ struct Cx<'s, 'l> {
     source: &'s [u8],
     limits: &'l ParseLimits,
     errors: Vec<FieldError>,
-    map: SourceMap,
+    /// Whether field paths are built and their offsets recorded. Off, every
+    /// path is the empty string and nothing is allocated for it; errors are
+    /// still detected (and the caller reads again with paths on).
+    track: bool,
+    offsets: HashMap<String, usize>,
+}
+
+/// What one reading of a message gives.
+struct Outcome {
+    message: Option<Message>,
+    errors: Vec<FieldError>,
+    offsets: HashMap<String, usize>,
 }
 
 /// The children of one element, grouped by local name, with the element's
@@ -127,19 +147,44 @@ struct Fields<'d, 'a> {
     by_name: Vec<(&'d str, &'d Element<'a>)>,
 }
 
-fn join(parent: &str, name: &str) -> String {
-    if parent.is_empty() {
-        name.to_owned()
-    } else {
-        format!("{parent}/{name}")
-    }
-}
-
 fn is_edxml(e: &Element<'_>) -> bool {
     e.ns.as_deref() == Some(EDXML_NS)
 }
 
 impl<'s, 'l> Cx<'s, 'l> {
+    fn run(doc: &'s XmlDocument<'_>, limits: &'l ParseLimits, track: bool) -> Outcome {
+        let mut cx = Cx {
+            source: doc.source(),
+            limits,
+            errors: Vec::new(),
+            track,
+            offsets: HashMap::new(),
+        };
+        let message = cx.message(&doc.root);
+        Outcome {
+            message,
+            errors: cx.errors,
+            offsets: cx.offsets,
+        }
+    }
+
+    /// The path of child `name` of `parent` (empty when not tracking).
+    fn join(&self, parent: &str, name: &str) -> String {
+        if !self.track {
+            String::new()
+        } else if parent.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{parent}/{name}")
+        }
+    }
+
+    fn record(&mut self, path: &str, offset: usize) {
+        if self.track {
+            self.offsets.insert(path.to_owned(), offset);
+        }
+    }
+
     fn error(&mut self, path: &str, offset: usize, message: impl Into<String>) {
         self.errors.push(FieldError {
             path: path.to_owned(),
@@ -151,7 +196,7 @@ impl<'s, 'l> Cx<'s, 'l> {
     /// Groups `e`'s children, refusing any in a foreign namespace (except
     /// where `allow_signature` lets the header carry an XML-DSig element).
     fn fields<'d, 'a>(&mut self, e: &'d Element<'a>, path: String) -> Fields<'d, 'a> {
-        self.map.offsets.insert(path.clone(), e.offset);
+        self.record(&path, e.offset);
         let mut by_name = Vec::new();
         for child in e.elements() {
             let signature = child.local == "Signature"
@@ -161,7 +206,7 @@ impl<'s, 'l> Cx<'s, 'l> {
             } else {
                 let ns = child.ns.as_deref().unwrap_or("no namespace");
                 self.error(
-                    &join(&path, child.local),
+                    &self.join(&path, child.local),
                     child.offset,
                     format!(
                         "element <{}> is in {ns}; edXML elements must be in the namespace {EDXML_NS}",
@@ -185,7 +230,7 @@ impl<'s, 'l> Cx<'s, 'l> {
             .filter(|(n, _)| *n == name)
             .map(|(_, e)| *e);
         let first = found.next()?;
-        let path = join(&f.path, name);
+        let path = self.join(&f.path, name);
         if let Some(second) = found.next() {
             self.error(
                 &path,
@@ -193,7 +238,7 @@ impl<'s, 'l> Cx<'s, 'l> {
                 format!("{name} appears more than once; give it exactly once"),
             );
         }
-        self.map.offsets.insert(path, first.offset);
+        self.record(&path, first.offset);
         Some(first)
     }
 
@@ -202,7 +247,7 @@ impl<'s, 'l> Cx<'s, 'l> {
         let found = self.optional(f, name);
         if found.is_none() {
             self.error(
-                &join(&f.path, name),
+                &self.join(&f.path, name),
                 f.offset,
                 format!("mandatory element {name} is missing from {}", f.path),
             );
@@ -221,10 +266,17 @@ impl<'s, 'l> Cx<'s, 'l> {
             .iter()
             .filter(|(n, _)| *n == name)
             .enumerate()
-            .map(|(i, (_, e))| (format!("{}/{name}[{}]", f.path, i + 1), *e))
+            .map(|(i, (_, e))| {
+                let path = if self.track {
+                    format!("{}/{name}[{}]", f.path, i + 1)
+                } else {
+                    String::new()
+                };
+                (path, *e)
+            })
             .collect();
         for (path, e) in &items {
-            self.map.offsets.insert(path.clone(), e.offset);
+            self.record(path, e.offset);
         }
         items
     }
@@ -243,13 +295,13 @@ impl<'s, 'l> Cx<'s, 'l> {
 
     fn text_opt(&mut self, f: &Fields<'_, '_>, name: &str) -> Option<String> {
         let e = self.optional(f, name)?;
-        Some(self.leaf(e, &join(&f.path, name)).into_owned())
+        Some(self.leaf(e, &self.join(&f.path, name)).into_owned())
     }
 
     /// Mandatory element whose text may be empty.
     fn text(&mut self, f: &Fields<'_, '_>, name: &str) -> String {
         match self.required(f, name) {
-            Some(e) => self.leaf(e, &join(&f.path, name)).into_owned(),
+            Some(e) => self.leaf(e, &self.join(&f.path, name)).into_owned(),
             None => String::new(),
         }
     }
@@ -262,7 +314,7 @@ impl<'s, 'l> Cx<'s, 'l> {
         parse: impl FnOnce(&str) -> Result<T, E>,
     ) -> Option<T> {
         let e = self.required(f, name)?;
-        self.parse_leaf(e, &join(&f.path, name), parse)
+        self.parse_leaf(e, &self.join(&f.path, name), parse)
     }
 
     /// Optional value: absent or empty gives `None`.
@@ -273,7 +325,7 @@ impl<'s, 'l> Cx<'s, 'l> {
         parse: impl FnOnce(&str) -> Result<T, E>,
     ) -> Option<T> {
         let e = self.optional(f, name)?;
-        let path = join(&f.path, name);
+        let path = self.join(&f.path, name);
         if self.leaf(e, &path).trim().is_empty() {
             return None;
         }
@@ -303,7 +355,7 @@ impl<'s, 'l> Cx<'s, 'l> {
 
     fn child_fields<'d, 'a>(&mut self, f: &Fields<'d, 'a>, name: &str) -> Option<Fields<'d, 'a>> {
         let e = self.required(f, name)?;
-        Some(self.fields(e, join(&f.path, name)))
+        Some(self.fields(e, self.join(&f.path, name)))
     }
 
     fn message(&mut self, root: &Element<'_>) -> Option<Message> {
@@ -507,7 +559,7 @@ impl<'s, 'l> Cx<'s, 'l> {
         let direction = self.text_opt(f, "Direction");
         let appendixes = match self.optional(f, "Appendixes") {
             Some(e) => {
-                let af = self.fields(e, join(&f.path, "Appendixes"));
+                let af = self.fields(e, self.join(&f.path, "Appendixes"));
                 self.repeated(&af, "Appendix")
                     .into_iter()
                     .map(|(path, e)| self.leaf(e, &path).into_owned())
@@ -565,7 +617,7 @@ impl<'s, 'l> Cx<'s, 'l> {
         }
         let business = match self.optional(&f, "Bussiness") {
             Some(e) => {
-                let bf = self.fields(e, join(&f.path, "Bussiness"));
+                let bf = self.fields(e, self.join(&f.path, "Bussiness"));
                 self.business(&bf)
             }
             None => None,
@@ -583,20 +635,20 @@ impl<'s, 'l> Cx<'s, 'l> {
         let paper = self.text_opt(f, "Paper");
         let staff_info = match self.optional(f, "StaffInfo") {
             Some(e) => {
-                let sf = self.fields(e, join(&f.path, "StaffInfo"));
+                let sf = self.fields(e, self.join(&f.path, "StaffInfo"));
                 Some(self.staff_info(&sf))
             }
             None => None,
         };
         let mut replacements = Vec::new();
         if let Some(e) = self.optional(f, "ReplacementInfoList") {
-            let lf = self.fields(e, join(&f.path, "ReplacementInfoList"));
+            let lf = self.fields(e, self.join(&f.path, "ReplacementInfoList"));
             for (path, e) in self.repeated(&lf, "ReplacementInfo") {
                 let rf = self.fields(e, path);
                 let document_id = self.text(&rf, "DocumentId").trim().to_owned();
                 let mut organ_ids = Vec::new();
                 if let Some(e) = self.optional(&rf, "OrganIdList") {
-                    let of = self.fields(e, join(&rf.path, "OrganIdList"));
+                    let of = self.fields(e, self.join(&rf.path, "OrganIdList"));
                     for (path, e) in self.repeated(&of, "OrganId") {
                         if let Some(id) = self.parse_leaf(e, &path, OrganId::parse) {
                             organ_ids.push(id);
@@ -611,7 +663,7 @@ impl<'s, 'l> Cx<'s, 'l> {
         }
         let mut receivers = Vec::new();
         if let Some(e) = self.optional(f, "ReceiverList") {
-            let lf = self.fields(e, join(&f.path, "ReceiverList"));
+            let lf = self.fields(e, self.join(&f.path, "ReceiverList"));
             for (path, e) in self.repeated(&lf, "Receiver") {
                 let rf = self.fields(e, path);
                 let receiver_type = self.text_opt(&rf, "ReceiverType").unwrap_or_default();
@@ -803,7 +855,7 @@ impl<'s, 'l> Cx<'s, 'l> {
             let Some(data) = self.required(&af, "ContentTransferEncoded") else {
                 continue;
             };
-            let data_path = join(&path, "ContentTransferEncoded");
+            let data_path = self.join(&path, "ContentTransferEncoded");
             let text = self.leaf(data, &data_path);
             match decode_base64(&text, self.limits.max_attachment_bytes) {
                 Ok(content) => out.push(Attachment {

@@ -26,10 +26,19 @@
 //!
 //! Output is streamed to any [`Write`]; signing and verifying pass a hasher,
 //! so the canonical form of a large document is never held in memory.
+//!
+//! Two walks drive the one writer: over a parsed tree
+//! ([`canonicalize_document`], [`canonicalize_element`]; the verifier needs
+//! the tree anyway, and the enveloped-signature transform), and while
+//! parsing, with no tree ([`CanonicalSink`]; the signer). A differential
+//! test and a fuzz target hold them byte-identical.
 
+use std::borrow::Cow;
 use std::io::{self, Write};
 
-use crate::dom::{Document, Element, Node, ProcessingInstruction};
+use crate::dom::{parse_into, Attribute, Document, Element, Node, ProcessingInstruction, Sink};
+use crate::error::XmlError;
+use crate::limits::Limits;
 
 /// The algorithm identifier, as written in XML-DSig.
 pub const ALGORITHM: &str = "http://www.w3.org/2001/10/xml-exc-c14n#";
@@ -40,22 +49,22 @@ pub const ALGORITHM: &str = "http://www.w3.org/2001/10/xml-exc-c14n#";
 /// Leaving out one element is the enveloped-signature transform: the
 /// `Signature` element is removed and everything else, white space around
 /// it included, is kept.
-pub fn canonicalize_document<W: Write>(
-    doc: &Document<'_>,
-    exclude: Option<&Element<'_>>,
+pub fn canonicalize_document<'x, W: Write>(
+    doc: &Document<'x>,
+    exclude: Option<&Element<'x>>,
     out: W,
 ) -> io::Result<()> {
-    let mut w = Canonicalizer::new(out, exclude);
+    let mut w = Canonicalizer::new(out);
     for pi in &doc.prolog {
         w.pi(pi);
         w.buf.push(b'\n');
     }
-    w.subtree(&doc.root)?;
+    w.subtree(&doc.root, exclude)?;
     for pi in &doc.epilog {
         w.buf.push(b'\n');
         w.pi(pi);
     }
-    w.finish()
+    w.finish().map(drop)
 }
 
 /// Canonicalizes the subtree rooted at `apex` as a document subset, e.g. an
@@ -64,24 +73,120 @@ pub fn canonicalize_document<W: Write>(
 /// Because the exclusive form writes on the apex every namespace it visibly
 /// utilizes, the result does not depend on where the subtree sits.
 pub fn canonicalize_element<W: Write>(apex: &Element<'_>, out: W) -> io::Result<()> {
-    let mut w = Canonicalizer::new(out, None);
-    w.subtree(apex)?;
-    w.finish()
+    let mut w = Canonicalizer::new(out);
+    w.subtree(apex, None)?;
+    w.finish().map(drop)
+}
+
+/// The canonical form of the document in `input`, read under `limits`, by
+/// the streaming path ([`CanonicalSink`]): the same bytes as
+/// [`canonicalize_document`] over [`Document::parse`], without a tree.
+pub fn canonical_bytes(input: &[u8], limits: &Limits) -> Result<Vec<u8>, XmlError> {
+    let mut out = Vec::with_capacity(input.len());
+    let mut sink = CanonicalSink::new(&mut out);
+    parse_into(input, limits, &mut sink)?;
+    sink.finish().expect("writing to a Vec cannot fail");
+    Ok(out)
+}
+
+/// A [`Sink`] that writes the canonical form of the whole document while
+/// the parser reads it, so a document can be digested with no tree built:
+/// this is how the signer digests a document.
+///
+/// It shares every rule with [`canonicalize_document`] (both drive the same
+/// writer); only the walk differs. It has no enveloped-signature transform:
+/// the signer digests documents that have no signature yet.
+pub struct CanonicalSink<'x, W: Write> {
+    w: Canonicalizer<'x, W>,
+    /// Open elements: qualified name and the rendered-namespace mark.
+    open: Vec<(Option<&'x str>, &'x str, usize)>,
+    root_done: bool,
+    /// The first write error; later output is dropped.
+    error: Option<io::Error>,
+}
+
+impl<'x, W: Write> CanonicalSink<'x, W> {
+    /// A sink writing to `out`.
+    pub fn new(out: W) -> Self {
+        CanonicalSink {
+            w: Canonicalizer::new(out),
+            open: Vec::with_capacity(16),
+            root_done: false,
+            error: None,
+        }
+    }
+
+    /// Hands on the rest of the output and gives the writer back; the
+    /// first write error, if any. Call it only after [`parse_into`]
+    /// succeeded.
+    pub fn finish(self) -> io::Result<W> {
+        match self.error {
+            Some(e) => Err(e),
+            None => self.w.finish(),
+        }
+    }
+
+    fn check(&mut self, r: io::Result<()>) {
+        if let Err(e) = r {
+            self.error.get_or_insert(e);
+        }
+    }
+}
+
+impl<'x, W: Write> Sink<'x> for CanonicalSink<'x, W> {
+    fn start(&mut self, element: Element<'x>) {
+        let mark = self.w.start_tag(&element);
+        self.open.push((element.prefix, element.local, mark));
+        let r = self.w.maybe_flush();
+        self.check(r);
+    }
+
+    fn end(&mut self, _end_offset: Option<usize>) {
+        if let Some((prefix, local, mark)) = self.open.pop() {
+            self.w.end_tag(prefix, local, mark);
+        }
+        self.root_done = self.open.is_empty();
+        let r = self.w.maybe_flush();
+        self.check(r);
+    }
+
+    fn text(&mut self, text: Cow<'x, str>) {
+        if self.error.is_none() {
+            let r = self.w.text(&text);
+            self.check(r);
+        }
+    }
+
+    fn pi(&mut self, pi: ProcessingInstruction<'x>) {
+        // Outside the root, a line feed separates a PI from the root
+        // element: after it before the root, before it after the root.
+        if self.open.is_empty() && self.root_done {
+            self.w.buf.push(b'\n');
+        }
+        self.w.pi(&pi);
+        if self.open.is_empty() && !self.root_done {
+            self.w.buf.push(b'\n');
+        }
+        let r = self.w.maybe_flush();
+        self.check(r);
+    }
 }
 
 /// Output is gathered into a buffer of this size before it is handed on, so
 /// that a hasher sees large writes rather than one per attribute.
 const FLUSH_AT: usize = 64 * 1024;
 
-struct Canonicalizer<'e, 'x, W: Write> {
+/// The canonical writer: start and end tags, text and PIs, with the
+/// namespace bookkeeping of the exclusive form. Both walks (over a tree and
+/// while parsing) drive it.
+struct Canonicalizer<'x, W: Write> {
     out: W,
     buf: Vec<u8>,
-    exclude: Option<&'e Element<'x>>,
     /// Namespace bindings written by output ancestors, innermost last.
     /// The default namespace is the empty prefix; the context starts with it
     /// bound to the empty namespace, so `xmlns=""` is only ever written to
     /// undo a non-empty default written above.
-    rendered: Vec<(&'e str, &'e str)>,
+    rendered: Vec<(&'x str, Cow<'x, str>)>,
 }
 
 /// One element being written, for the explicit walk.
@@ -91,19 +196,19 @@ struct Frame<'e, 'x> {
     rendered_mark: usize,
 }
 
-impl<'e, 'x, W: Write> Canonicalizer<'e, 'x, W> {
-    fn new(out: W, exclude: Option<&'e Element<'x>>) -> Self {
+impl<'x, W: Write> Canonicalizer<'x, W> {
+    fn new(out: W) -> Self {
         Canonicalizer {
             out,
             buf: Vec::with_capacity(FLUSH_AT + 1024),
-            exclude,
-            rendered: vec![("", "")],
+            rendered: vec![("", Cow::Borrowed(""))],
         }
     }
 
-    fn finish(mut self) -> io::Result<()> {
+    fn finish(mut self) -> io::Result<W> {
         self.out.write_all(&self.buf)?;
-        self.out.flush()
+        self.out.flush()?;
+        Ok(self.out)
     }
 
     fn maybe_flush(&mut self) -> io::Result<()> {
@@ -116,7 +221,11 @@ impl<'e, 'x, W: Write> Canonicalizer<'e, 'x, W> {
 
     /// Walks the subtree with an explicit stack (no recursion), so even a
     /// tree built under generous limits cannot overflow the thread's stack.
-    fn subtree(&mut self, root: &'e Element<'x>) -> io::Result<()> {
+    fn subtree<'e>(
+        &mut self,
+        root: &'e Element<'x>,
+        exclude: Option<&Element<'x>>,
+    ) -> io::Result<()> {
         let mut stack: Vec<Frame<'e, 'x>> = Vec::new();
         let mark = self.start_tag(root);
         stack.push(Frame {
@@ -127,8 +236,7 @@ impl<'e, 'x, W: Write> Canonicalizer<'e, 'x, W> {
         while let Some(frame) = stack.last_mut() {
             let Some(child) = frame.element.children.get(frame.next_child) else {
                 let done = stack.pop().expect("stack is not empty");
-                self.end_tag(done.element);
-                self.rendered.truncate(done.rendered_mark);
+                self.end_tag(done.element.prefix, done.element.local, done.rendered_mark);
                 continue;
             };
             frame.next_child += 1;
@@ -136,7 +244,7 @@ impl<'e, 'x, W: Write> Canonicalizer<'e, 'x, W> {
                 Node::Text(t) => self.text(t)?,
                 Node::Pi(pi) => self.pi(pi),
                 Node::Element(e) => {
-                    if self.exclude.is_some_and(|x| std::ptr::eq(x, e)) {
+                    if exclude.is_some_and(|x| std::ptr::eq(x, e)) {
                         continue;
                     }
                     let mark = self.start_tag(e);
@@ -178,40 +286,49 @@ impl<'e, 'x, W: Write> Canonicalizer<'e, 'x, W> {
         self.buf.extend_from_slice(b"?>");
     }
 
-    fn lookup(&self, prefix: &str) -> Option<&'e str> {
-        self.rendered
-            .iter()
-            .rev()
-            .find(|(p, _)| *p == prefix)
-            .map(|(_, uri)| *uri)
-    }
-
     /// Writes the start tag and records the namespace bindings it renders;
     /// returns the mark to restore at the end tag.
-    fn start_tag(&mut self, e: &'e Element<'x>) -> usize {
+    fn start_tag(&mut self, e: &Element<'x>) -> usize {
         let mark = self.rendered.len();
 
         // Namespaces this element visibly utilizes: its own prefix (or the
         // default namespace) and the prefixes of its attributes. The `xml`
-        // prefix is bound by definition and never declared.
-        let mut needed: Vec<(&'e str, &'e str)> = Vec::with_capacity(1 + e.attrs.len());
+        // prefix is bound by definition and never declared. They are
+        // gathered at the end of `rendered` (no allocation per element),
+        // then those an output ancestor already rendered identically are
+        // dropped.
         let own = e.prefix.unwrap_or("");
         if own != "xml" {
-            needed.push((own, e.ns.as_deref().unwrap_or("")));
+            let uri = e.ns.clone().unwrap_or(Cow::Borrowed(""));
+            self.rendered.push((own, uri));
         }
         for a in &e.attrs {
             if let Some(p) = a.prefix {
-                if p != "xml" && !needed.iter().any(|(q, _)| *q == p) {
-                    needed.push((p, a.ns.as_deref().unwrap_or("")));
+                if p != "xml" && !self.rendered[mark..].iter().any(|(q, _)| *q == p) {
+                    let uri = a.ns.clone().unwrap_or(Cow::Borrowed(""));
+                    self.rendered.push((p, uri));
                 }
             }
         }
-        needed.retain(|(p, uri)| self.lookup(p) != Some(uri));
-        needed.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let mut i = mark;
+        while i < self.rendered.len() {
+            let (prefix, uri) = &self.rendered[i];
+            let above = self.rendered[..mark]
+                .iter()
+                .rev()
+                .find(|(p, _)| p == prefix)
+                .map(|(_, u)| u);
+            if above == Some(uri) {
+                self.rendered.remove(i);
+            } else {
+                i += 1;
+            }
+        }
+        self.rendered[mark..].sort_unstable_by(|a, b| a.0.cmp(b.0));
 
         self.buf.push(b'<');
         write_qname(&mut self.buf, e.prefix, e.local);
-        for (prefix, uri) in &needed {
+        for (prefix, uri) in &self.rendered[mark..] {
             if prefix.is_empty() {
                 self.buf.extend_from_slice(b" xmlns=\"");
             } else {
@@ -222,31 +339,40 @@ impl<'e, 'x, W: Write> Canonicalizer<'e, 'x, W> {
             escape_attr(&mut self.buf, uri);
             self.buf.push(b'"');
         }
-        self.rendered.extend(needed);
 
-        if !e.attrs.is_empty() {
-            let mut attrs: Vec<_> = e.attrs.iter().collect();
-            attrs.sort_unstable_by(|a, b| {
-                (a.ns.as_deref().unwrap_or(""), a.local)
-                    .cmp(&(b.ns.as_deref().unwrap_or(""), b.local))
-            });
-            for a in attrs {
-                self.buf.push(b' ');
-                write_qname(&mut self.buf, a.prefix, a.local);
-                self.buf.extend_from_slice(b"=\"");
-                escape_attr(&mut self.buf, &a.value);
-                self.buf.push(b'"');
+        match e.attrs.as_slice() {
+            [] => {}
+            [a] => write_attr(&mut self.buf, a),
+            many => {
+                let mut attrs: Vec<_> = many.iter().collect();
+                attrs.sort_unstable_by(|a, b| {
+                    (a.ns.as_deref().unwrap_or(""), a.local)
+                        .cmp(&(b.ns.as_deref().unwrap_or(""), b.local))
+                });
+                for a in attrs {
+                    write_attr(&mut self.buf, a);
+                }
             }
         }
         self.buf.push(b'>');
         mark
     }
 
-    fn end_tag(&mut self, e: &Element<'_>) {
+    /// Writes the end tag and forgets the bindings its start tag rendered.
+    fn end_tag(&mut self, prefix: Option<&str>, local: &str, mark: usize) {
         self.buf.extend_from_slice(b"</");
-        write_qname(&mut self.buf, e.prefix, e.local);
+        write_qname(&mut self.buf, prefix, local);
         self.buf.push(b'>');
+        self.rendered.truncate(mark);
     }
+}
+
+fn write_attr(buf: &mut Vec<u8>, a: &Attribute<'_>) {
+    buf.push(b' ');
+    write_qname(buf, a.prefix, a.local);
+    buf.extend_from_slice(b"=\"");
+    escape_attr(buf, &a.value);
+    buf.push(b'"');
 }
 
 fn write_qname(buf: &mut Vec<u8>, prefix: Option<&str>, local: &str) {
@@ -257,43 +383,72 @@ fn write_qname(buf: &mut Vec<u8>, prefix: Option<&str>, local: &str) {
     buf.extend_from_slice(local.as_bytes());
 }
 
-/// Copies `s` into `buf`, replacing the bytes `escape` maps; runs of plain
-/// bytes are copied at once, which matters for megabytes of base64. Generic
-/// (not a function pointer) so that the byte test is inlined.
+/// Copies `s` into `buf`, replacing every byte of the sets `a` and `b` by
+/// `escape(byte)`.
+///
+/// Canonical text is mostly long runs that need no escaping (prose, and
+/// megabytes of base64), so the next special byte of each set is found
+/// with a vectorized search and clean runs are copied whole. Each set keeps
+/// its own next position, so each byte is searched at most once per set
+/// (no rescanning, whatever the input).
 #[inline]
-fn escape_with(buf: &mut Vec<u8>, s: &str, escape: impl Fn(u8) -> Option<&'static [u8]>) {
+fn escape_with(
+    buf: &mut Vec<u8>,
+    s: &str,
+    a: [u8; 3],
+    b: [u8; 3],
+    escape: fn(u8) -> &'static [u8],
+) {
     let bytes = s.as_bytes();
+    buf.reserve(bytes.len());
+    let find = |set: [u8; 3], from: usize| {
+        memchr::memchr3(set[0], set[1], set[2], &bytes[from..]).map_or(bytes.len(), |i| from + i)
+    };
+    let mut next_a = find(a, 0);
+    let mut next_b = find(b, 0);
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        if let Some(rep) = escape(b) {
-            buf.extend_from_slice(&bytes[start..i]);
-            buf.extend_from_slice(rep);
-            start = i + 1;
+    loop {
+        let at = next_a.min(next_b);
+        if at == bytes.len() {
+            break;
+        }
+        buf.extend_from_slice(&bytes[start..at]);
+        buf.extend_from_slice(escape(bytes[at]));
+        start = at + 1;
+        if next_a == at {
+            next_a = find(a, start);
+        }
+        if next_b == at {
+            next_b = find(b, start);
         }
     }
     buf.extend_from_slice(&bytes[start..]);
 }
 
 fn escape_text(buf: &mut Vec<u8>, s: &str) {
-    escape_with(buf, s, |b| match b {
-        b'&' => Some(b"&amp;"),
-        b'<' => Some(b"&lt;"),
-        b'>' => Some(b"&gt;"),
-        b'\r' => Some(b"&#xD;"),
-        _ => None,
+    escape_with(buf, s, [b'&', b'<', b'>'], [b'\r'; 3], |b| match b {
+        b'&' => b"&amp;",
+        b'<' => b"&lt;",
+        b'>' => b"&gt;",
+        _ => b"&#xD;",
     });
 }
 
 fn escape_attr(buf: &mut Vec<u8>, s: &str) {
-    escape_with(buf, s, |b| match b {
-        b'&' => Some(b"&amp;"),
-        b'<' => Some(b"&lt;"),
-        b'"' => Some(b"&quot;"),
-        b'\t' => Some(b"&#x9;"),
-        b'\n' => Some(b"&#xA;"),
-        b'\r' => Some(b"&#xD;"),
-        _ => None,
-    });
+    escape_with(
+        buf,
+        s,
+        [b'&', b'<', b'"'],
+        [b'\t', b'\n', b'\r'],
+        |b| match b {
+            b'&' => b"&amp;",
+            b'<' => b"&lt;",
+            b'"' => b"&quot;",
+            b'\t' => b"&#x9;",
+            b'\n' => b"&#xA;",
+            _ => b"&#xD;",
+        },
+    );
 }
 
 #[cfg(test)]
@@ -301,10 +456,18 @@ mod tests {
     use super::*;
     use crate::Limits;
 
+    /// The canonical form by the tree walk, checked against the streaming
+    /// walk: every vector below is also a differential test.
     fn c14n(s: &str) -> String {
         let d = Document::parse(s.as_bytes(), &Limits::default()).unwrap();
         let mut out = Vec::new();
         canonicalize_document(&d, None, &mut out).unwrap();
+        let streamed = canonical_bytes(s.as_bytes(), &Limits::default()).unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&streamed),
+            String::from_utf8_lossy(&out),
+            "streaming and tree canonical forms differ"
+        );
         String::from_utf8(out).unwrap()
     }
 
@@ -422,6 +585,46 @@ mod tests {
         let mut out = Vec::new();
         canonicalize_document(&d, Some(sig), &mut out).unwrap();
         assert_eq!(String::from_utf8(out).unwrap(), "<a> <b>1</b>  </a>");
+    }
+
+    /// The block scan must find a special byte wherever it falls: at
+    /// either end of a 32-byte block, in a short tail, next to another.
+    #[test]
+    fn escaping_finds_special_bytes_at_every_offset() {
+        fn naive(s: &str, attr: bool) -> String {
+            let mut out = String::new();
+            for c in s.chars() {
+                match (c, attr) {
+                    ('&', _) => out.push_str("&amp;"),
+                    ('<', _) => out.push_str("&lt;"),
+                    ('>', false) => out.push_str("&gt;"),
+                    ('"', true) => out.push_str("&quot;"),
+                    ('\t', true) => out.push_str("&#x9;"),
+                    ('\n', true) => out.push_str("&#xA;"),
+                    ('\r', _) => out.push_str("&#xD;"),
+                    (c, _) => out.push(c),
+                }
+            }
+            out
+        }
+        for len in [0, 1, 31, 32, 33, 64, 70] {
+            for at in 0..len {
+                for special in ['&', '<', '>', '"', '\t', '\n', '\r'] {
+                    let mut s: Vec<char> = "ắx".chars().cycle().take(len).collect();
+                    s[at] = special;
+                    if at + 1 < len {
+                        s[at + 1] = '&';
+                    }
+                    let s: String = s.into_iter().collect();
+                    let mut text = Vec::new();
+                    escape_text(&mut text, &s);
+                    assert_eq!(String::from_utf8(text).unwrap(), naive(&s, false));
+                    let mut attr = Vec::new();
+                    escape_attr(&mut attr, &s);
+                    assert_eq!(String::from_utf8(attr).unwrap(), naive(&s, true));
+                }
+            }
+        }
     }
 
     #[test]

@@ -10,6 +10,11 @@
 //! The parser keeps an explicit stack instead of recursing, so no input can
 //! overflow the thread's stack, and it never resolves an entity other than
 //! the five predefined ones and character references.
+//!
+//! The parser hands what it reads to a [`Sink`]; the tree is one sink, and
+//! [`crate::c14n::CanonicalSink`] another, which writes the canonical form
+//! while reading, with no tree (the signer needs nothing else). Every check
+//! is the parser's, so both sinks refuse exactly the same inputs.
 
 use std::borrow::Cow;
 
@@ -103,10 +108,113 @@ pub enum Node<'a> {
     Pi(ProcessingInstruction<'a>),
 }
 
+/// Receives a document as the parser reads it, in document order.
+///
+/// The parser has done every check before it calls the sink: the calls
+/// always describe well-formed, namespace-resolved content within the
+/// limits, with start and end balanced. When the input turns out to be bad
+/// further on, [`parse_into`] returns the error and the sink has seen only
+/// a prefix of the document: discard what it made.
+pub trait Sink<'a> {
+    /// A start tag or empty-element tag; `element.children` is empty and
+    /// `element.end_offset` is `None`.
+    fn start(&mut self, element: Element<'a>);
+    /// The end of the innermost open element: the offset of its end tag's
+    /// `<`, or `None` for an empty-element tag.
+    fn end(&mut self, end_offset: Option<usize>);
+    /// Character data inside the root element: references resolved, CDATA
+    /// unwrapped, line ends normalized. Adjacent text may come in several
+    /// pieces.
+    fn text(&mut self, text: Cow<'a, str>);
+    /// A processing instruction, before, inside or after the root element.
+    fn pi(&mut self, pi: ProcessingInstruction<'a>);
+}
+
+/// Reads `input` under `limits`, handing it to `sink`, with every check
+/// [`Document::parse`] makes.
+pub fn parse_into<'a, S: Sink<'a>>(
+    input: &'a [u8],
+    limits: &Limits,
+    sink: &mut S,
+) -> Result<(), XmlError> {
+    Parser::new(input, limits)?.run(sink)
+}
+
+/// The sink that builds a [`Document`].
+#[derive(Default)]
+struct TreeBuilder<'a> {
+    prolog: Vec<ProcessingInstruction<'a>>,
+    epilog: Vec<ProcessingInstruction<'a>>,
+    root: Option<Element<'a>>,
+    /// Open elements, innermost last, their children so far.
+    stack: Vec<Element<'a>>,
+    /// Text not yet added, so adjacent pieces become one node.
+    pending_text: Option<Cow<'a, str>>,
+}
+
+impl<'a> TreeBuilder<'a> {
+    fn flush_text(&mut self) {
+        if let Some(t) = self.pending_text.take() {
+            if let Some(open) = self.stack.last_mut() {
+                open.children.push(Node::Text(t));
+            }
+        }
+    }
+}
+
+impl<'a> Sink<'a> for TreeBuilder<'a> {
+    fn start(&mut self, element: Element<'a>) {
+        self.flush_text();
+        self.stack.push(element);
+    }
+
+    fn end(&mut self, end_offset: Option<usize>) {
+        self.flush_text();
+        let Some(mut element) = self.stack.pop() else {
+            return; // the parser balances start and end
+        };
+        element.end_offset = end_offset;
+        match self.stack.last_mut() {
+            Some(parent) => parent.children.push(Node::Element(element)),
+            None => self.root = Some(element),
+        }
+    }
+
+    fn text(&mut self, content: Cow<'a, str>) {
+        self.pending_text = Some(match self.pending_text.take() {
+            None => content,
+            Some(prev) => {
+                let mut s = prev.into_owned();
+                s.push_str(&content);
+                Cow::Owned(s)
+            }
+        });
+    }
+
+    fn pi(&mut self, pi: ProcessingInstruction<'a>) {
+        self.flush_text();
+        match self.stack.last_mut() {
+            Some(open) => open.children.push(Node::Pi(pi)),
+            None if self.root.is_none() => self.prolog.push(pi),
+            None => self.epilog.push(pi),
+        }
+    }
+}
+
 impl<'a> Document<'a> {
     /// Parses `input` under `limits`.
     pub fn parse(input: &'a [u8], limits: &Limits) -> Result<Document<'a>, XmlError> {
-        Parser::new(input, limits)?.run()
+        let mut tree = TreeBuilder::default();
+        parse_into(input, limits, &mut tree)?;
+        let root = tree
+            .root
+            .ok_or_else(|| XmlError::at(XmlErrorKind::NoRootElement, input, 0))?;
+        Ok(Document {
+            source: input,
+            prolog: tree.prolog,
+            root,
+            epilog: tree.epilog,
+        })
     }
 
     /// The bytes this document was parsed from.
@@ -174,7 +282,8 @@ impl<'a> Element<'a> {
 
 /// One open element on the parser's stack.
 struct Open<'a> {
-    element: Element<'a>,
+    prefix: Option<&'a str>,
+    local: &'a str,
     /// How many namespace bindings were in scope before this element.
     scope_mark: usize,
 }
@@ -188,7 +297,8 @@ struct Parser<'a, 'l> {
     /// default namespace; an empty URI undeclares it.
     scope: Vec<(Option<&'a str>, Cow<'a, str>)>,
     stack: Vec<Open<'a>>,
-    pending_text: Option<Cow<'a, str>>,
+    /// The root element has been closed.
+    root_done: bool,
     elements: usize,
 }
 
@@ -203,8 +313,7 @@ impl<'a, 'l> Parser<'a, 'l> {
                 position: None,
             });
         }
-        let text = std::str::from_utf8(source)
-            .map_err(|e| XmlError::at(XmlErrorKind::NotUtf8, source, e.valid_up_to()))?;
+        let text = utf8(source)?;
         check_chars(source)?;
         let mut reader = Reader::from_str(text);
         let config = reader.config_mut();
@@ -219,7 +328,7 @@ impl<'a, 'l> Parser<'a, 'l> {
             reader,
             scope: Vec::new(),
             stack: Vec::new(),
-            pending_text: None,
+            root_done: false,
             elements: 0,
         })
     }
@@ -260,10 +369,7 @@ impl<'a, 'l> Parser<'a, 'l> {
         }
     }
 
-    fn run(mut self) -> Result<Document<'a>, XmlError> {
-        let mut prolog = Vec::new();
-        let mut epilog = Vec::new();
-        let mut root: Option<Element<'a>> = None;
+    fn run<S: Sink<'a>>(mut self, sink: &mut S) -> Result<(), XmlError> {
         loop {
             let offset = self.reader.buffer_position() as usize;
             let event = self.reader.read_event().map_err(|e| {
@@ -272,8 +378,7 @@ impl<'a, 'l> Parser<'a, 'l> {
             })?;
             match event {
                 Event::Start(start) => {
-                    self.flush_text();
-                    if root.is_some() {
+                    if self.root_done {
                         return Err(self.err(
                             XmlErrorKind::ContentOutsideRoot("a second root element".into()),
                             offset,
@@ -290,13 +395,14 @@ impl<'a, 'l> Parser<'a, 'l> {
                     }
                     let scope_mark = self.scope.len() - element.ns_decls.len();
                     self.stack.push(Open {
-                        element,
+                        prefix: element.prefix,
+                        local: element.local,
                         scope_mark,
                     });
+                    sink.start(element);
                 }
                 Event::Empty(start) => {
-                    self.flush_text();
-                    if root.is_some() {
+                    if self.root_done {
                         return Err(self.err(
                             XmlErrorKind::ContentOutsideRoot("a second root element".into()),
                             offset,
@@ -313,10 +419,11 @@ impl<'a, 'l> Parser<'a, 'l> {
                     let element = self.open(&start, offset)?;
                     let mark = self.scope.len() - element.ns_decls.len();
                     self.scope.truncate(mark);
-                    self.close(element, &mut root);
+                    sink.start(element);
+                    sink.end(None);
+                    self.root_done = self.stack.is_empty();
                 }
                 Event::End(_) => {
-                    self.flush_text();
                     // check_end_names guarantees a matching open element.
                     let Some(open) = self.stack.pop() else {
                         return Err(self.err(
@@ -325,16 +432,15 @@ impl<'a, 'l> Parser<'a, 'l> {
                         ));
                     };
                     self.scope.truncate(open.scope_mark);
-                    let mut element = open.element;
-                    element.end_offset = Some(offset);
-                    self.close(element, &mut root);
+                    sink.end(Some(offset));
+                    self.root_done = self.stack.is_empty();
                 }
                 Event::Text(t) => {
                     // The input was validated as UTF-8 once, up front; text
                     // between markup is a slice of it, so it is re-borrowed
                     // rather than decoded a second time.
                     let content = normalize_line_ends(self.rebase(&t));
-                    self.text_at(content, offset, root.is_some())?;
+                    self.text_at(content, offset, sink)?;
                 }
                 Event::CData(c) => {
                     let content = normalize_line_ends(self.rebase(&c));
@@ -344,7 +450,7 @@ impl<'a, 'l> Parser<'a, 'l> {
                             offset,
                         ));
                     }
-                    self.push_text(content);
+                    sink.text(content);
                 }
                 Event::GeneralRef(r) => {
                     let name = self.rebase(r.as_ref());
@@ -355,7 +461,7 @@ impl<'a, 'l> Parser<'a, 'l> {
                             offset,
                         ));
                     }
-                    self.push_text(Cow::Owned(ch.to_string()));
+                    sink.text(Cow::Owned(ch.to_string()));
                 }
                 Event::Comment(_) => {}
                 Event::Decl(decl) => {
@@ -374,7 +480,6 @@ impl<'a, 'l> Parser<'a, 'l> {
                     }
                 }
                 Event::PI(pi) => {
-                    self.flush_text();
                     let target = self.rebase_str(pi.target(), offset)?;
                     if target.eq_ignore_ascii_case("xml") {
                         return Err(self.err(
@@ -385,79 +490,48 @@ impl<'a, 'l> Parser<'a, 'l> {
                         ));
                     }
                     let data = self.rebase_str(pi.content(), offset)?.trim_start();
-                    let pi = ProcessingInstruction { target, data };
-                    match self.stack.last_mut() {
-                        Some(open) => open.element.children.push(Node::Pi(pi)),
-                        None if root.is_none() => prolog.push(pi),
-                        None => epilog.push(pi),
-                    }
+                    sink.pi(ProcessingInstruction { target, data });
                 }
                 Event::DocType(_) => return Err(self.err(XmlErrorKind::DoctypeForbidden, offset)),
                 Event::Eof => break,
             }
         }
-        if !self.stack.is_empty() {
-            let open = &self.stack[self.stack.len() - 1].element;
+        if let Some(open) = self.stack.last() {
+            let qname = match open.prefix {
+                Some(p) => format!("{p}:{}", open.local),
+                None => open.local.to_owned(),
+            };
             return Err(self.err(
-                XmlErrorKind::Malformed(format!("<{}> is never closed", open.qname())),
+                XmlErrorKind::Malformed(format!("<{qname}> is never closed")),
                 self.source.len(),
             ));
         }
-        let root = root.ok_or_else(|| self.err(XmlErrorKind::NoRootElement, 0))?;
-        Ok(Document {
-            source: self.source,
-            prolog,
-            root,
-            epilog,
-        })
+        if !self.root_done {
+            return Err(self.err(XmlErrorKind::NoRootElement, 0));
+        }
+        Ok(())
     }
 
     /// Text outside the root may only be white space.
-    fn text_at(
+    fn text_at<S: Sink<'a>>(
         &mut self,
         content: Cow<'a, str>,
         offset: usize,
-        after_root: bool,
+        sink: &mut S,
     ) -> Result<(), XmlError> {
         if self.stack.is_empty() {
             if content.chars().all(is_xml_space) {
                 return Ok(());
             }
-            let what = if after_root {
+            let what = if self.root_done {
                 "text after the root element"
             } else {
                 "text before the root element"
             };
             return Err(self.err(XmlErrorKind::ContentOutsideRoot(what.into()), offset));
         }
-        self.push_text(content);
+        sink.text(content);
         Ok(())
-    }
-
-    fn push_text(&mut self, content: Cow<'a, str>) {
-        self.pending_text = Some(match self.pending_text.take() {
-            None => content,
-            Some(prev) => {
-                let mut s = prev.into_owned();
-                s.push_str(&content);
-                Cow::Owned(s)
-            }
-        });
-    }
-
-    fn flush_text(&mut self) {
-        if let Some(t) = self.pending_text.take() {
-            if let Some(open) = self.stack.last_mut() {
-                open.element.children.push(Node::Text(t));
-            }
-        }
-    }
-
-    fn close(&mut self, element: Element<'a>, root: &mut Option<Element<'a>>) {
-        match self.stack.last_mut() {
-            Some(parent) => parent.element.children.push(Node::Element(element)),
-            None => *root = Some(element),
-        }
     }
 
     /// Builds an element from a start tag: splits names, reads attributes,
@@ -637,6 +711,15 @@ impl<'a, 'l> Parser<'a, 'l> {
     }
 }
 
+/// Checks that `source` is UTF-8: a vectorized pass, and only on failure
+/// the standard library's, which says where the first bad byte is.
+fn utf8(source: &[u8]) -> Result<&str, XmlError> {
+    simdutf8::basic::from_utf8(source).or_else(|_| {
+        std::str::from_utf8(source)
+            .map_err(|e| XmlError::at(XmlErrorKind::NotUtf8, source, e.valid_up_to()))
+    })
+}
+
 fn is_xml_space(c: char) -> bool {
     matches!(c, ' ' | '\t' | '\n' | '\r')
 }
@@ -698,7 +781,7 @@ fn is_ncname(s: &str) -> bool {
 
 /// XML 1.0 §2.11: CR LF and lone CR become LF. Borrows when there is no CR.
 fn normalize_line_ends(text: Cow<'_, str>) -> Cow<'_, str> {
-    if !text.contains('\r') {
+    if memchr::memchr(b'\r', text.as_bytes()).is_none() {
         return text;
     }
     Cow::Owned(text.replace("\r\n", "\n").replace('\r', "\n"))

@@ -16,13 +16,17 @@
 //! wherever no unescaping is needed, so a document with a large base64
 //! attachment is not copied. [`c14n`] implements Exclusive XML
 //! Canonicalization 1.0 (without comments) over that tree, streaming its
-//! output into any [`std::io::Write`] — typically a hasher.
+//! output into any [`std::io::Write`] — typically a hasher — and also
+//! while parsing, with no tree at all ([`c14n::CanonicalSink`], a [`Sink`]
+//! for [`parse_into`]): the signer's path.
 
 pub mod c14n;
 mod dom;
 mod error;
 mod limits;
 
-pub use dom::{Attribute, Document, Element, Node, NsDecl, ProcessingInstruction, XML_NS};
+pub use dom::{
+    parse_into, Attribute, Document, Element, Node, NsDecl, ProcessingInstruction, Sink, XML_NS,
+};
 pub use error::{Position, XmlError, XmlErrorKind};
 pub use limits::Limits;
