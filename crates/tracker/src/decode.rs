@@ -9,10 +9,16 @@
 //! XML's `From`; a disagreement is logged. Verifying 2.5 million signatures
 //! a month against the directory would also cost the tracker more than all
 //! its counting.
+//!
+//! [`decode`] reads the few fields it needs with [`crate::extract`], a
+//! streaming reader that stops at the end of the header; [`decode_full`]
+//! does the same with the full edXML parser and is kept as the reference
+//! the tests compare it with.
 
 use docaxis_axis::{Envelope, Kind};
 use docaxis_edxml::{parse, Message, ParseLimits};
 
+use crate::extract::{extract, Extracted};
 use crate::state::{DocumentEvent, Event, StatusEvent};
 use crate::store::Record;
 
@@ -27,28 +33,100 @@ pub enum DecodeError {
     KindMismatch(&'static str),
 }
 
-/// Decode one tap copy.
+/// An error message cut to at most 300 bytes, on a character boundary (a
+/// hostile message's text quoted in the error may be any UTF-8).
+fn clip(mut s: String) -> String {
+    if s.len() > 300 {
+        let mut end = 300;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+    }
+    s
+}
+
+fn warn_from(envelope: &Envelope, xml_from: &str, document_id: &str) {
+    if xml_from != envelope.sender() {
+        tracing::warn!(
+            envelope = envelope.sender(),
+            xml = xml_from,
+            document_id,
+            "From differs from the envelope's sender; counting the envelope's"
+        );
+    }
+}
+
+/// Decode one tap copy (the fast path: see [`crate::extract`]).
 pub fn decode(
     envelope: &Envelope,
     delivered_to: &str,
     observed_at: i64,
 ) -> Result<Record, DecodeError> {
-    let parsed = parse(envelope.payload(), &ParseLimits::default()).map_err(|e| {
-        let mut s = e.to_string();
-        s.truncate(300);
-        DecodeError::Parse(s)
-    })?;
+    let fields = extract(envelope.payload()).map_err(|e| DecodeError::Parse(clip(e.0)))?;
+    let event = match (fields, envelope.kind()) {
+        (
+            Extracted::Document {
+                from,
+                document_id,
+                priority,
+                sent_at,
+            },
+            Kind::Document,
+        ) => {
+            warn_from(envelope, &from, &document_id);
+            Event::Document(DocumentEvent {
+                document_id,
+                sender: envelope.sender().to_string(),
+                recipients: envelope.recipients().to_vec(),
+                priority,
+                sent_at,
+            })
+        }
+        (
+            Extracted::Status {
+                from,
+                document_id,
+                original_sender,
+                code,
+                description,
+                at,
+            },
+            Kind::Status,
+        ) => {
+            warn_from(envelope, &from, &document_id);
+            Event::Status(StatusEvent {
+                document_id,
+                original_sender,
+                from: envelope.sender().to_string(),
+                code,
+                description,
+                at,
+            })
+        }
+        (_, k) => return Err(DecodeError::KindMismatch(k.as_str())),
+    };
+    Ok(Record {
+        message_id: envelope.message_id().to_string(),
+        recipient: delivered_to.to_string(),
+        observed_at,
+        event,
+    })
+}
+
+/// Decode one tap copy with the full edXML parser: the reference
+/// [`decode`] is tested against (slower: it builds the whole message).
+pub fn decode_full(
+    envelope: &Envelope,
+    delivered_to: &str,
+    observed_at: i64,
+) -> Result<Record, DecodeError> {
+    let parsed = parse(envelope.payload(), &ParseLimits::default())
+        .map_err(|e| DecodeError::Parse(clip(e.to_string())))?;
     let event = match (parsed.message, envelope.kind()) {
         (Message::Document(d), Kind::Document) => {
             let h = &d.header;
-            if h.from.organ_id.as_str() != envelope.sender() {
-                tracing::warn!(
-                    envelope = envelope.sender(),
-                    xml = h.from.organ_id.as_str(),
-                    document_id = h.document_id,
-                    "document From differs from the envelope's sender; counting the envelope's"
-                );
-            }
+            warn_from(envelope, h.from.organ_id.as_str(), &h.document_id);
             let sent_at = d
                 .trace
                 .trace_headers
@@ -64,13 +142,11 @@ pub fn decode(
             })
         }
         (Message::Status(s), Kind::Status) => {
-            if s.from.organ_id.as_str() != envelope.sender() {
-                tracing::warn!(
-                    envelope = envelope.sender(),
-                    xml = s.from.organ_id.as_str(),
-                    "status From differs from the envelope's sender; counting the envelope's"
-                );
-            }
+            warn_from(
+                envelope,
+                s.from.organ_id.as_str(),
+                &s.response_for.document_id,
+            );
             Event::Status(StatusEvent {
                 document_id: s.response_for.document_id.clone(),
                 original_sender: s.response_for.organ_id.as_str().to_string(),

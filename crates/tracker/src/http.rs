@@ -1,7 +1,6 @@
 //! The HTTP side: JSON API (`docs/tracker-api.yaml`), Prometheus `/metrics`
 //! and the dashboard (one static page embedded in the binary).
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::future::Future;
 
@@ -302,40 +301,8 @@ async fn audit_head(AxState(t): T) -> Json<store::Head> {
     Json(t.head())
 }
 
-/// Histogram bucket bounds (seconds) of the latency histograms.
-pub const LATENCY_BUCKETS: [i64; 11] = [
-    60, 300, 900, 1800, 3600, 7200, 14400, 28800, 86400, 259200, 604800,
-];
-
-#[derive(Default)]
-struct AgencyMetrics {
-    sent: u64,
-    expected: u64,
-    arrived: u64,
-    accepted: u64,
-    refused: u64,
-    completed: u64,
-    recalled: u64,
-    arrival: Hist,
-    acceptance: Hist,
-}
-
-#[derive(Default)]
-struct Hist {
-    buckets: [u64; LATENCY_BUCKETS.len()],
-    count: u64,
-    sum: i64,
-}
-
-impl Hist {
-    fn observe(&mut self, v: i64) {
-        self.count += 1;
-        self.sum += v;
-        if let Some(i) = LATENCY_BUCKETS.iter().position(|&b| v <= b) {
-            self.buckets[i] += 1;
-        }
-    }
-}
+pub use crate::rollup::LATENCY_BUCKETS;
+use crate::rollup::{AgencyMetrics, Hist};
 
 fn esc(s: &str) -> String {
     s.replace('\\', "\\\\")
@@ -345,27 +312,18 @@ fn esc(s: &str) -> String {
 
 /// The Prometheus text exposition of `tracker`.
 pub fn render_metrics(tracker: &Tracker) -> String {
-    let mut per: BTreeMap<String, AgencyMetrics> = BTreeMap::new();
-    let (counters, overdue) = {
+    // The per-agency figures are maintained at ingest (crate::rollup):
+    // rendering is proportional to the number of agencies, not of
+    // deliveries.
+    let (per, counters, overdue) = {
         let s = tracker.state();
-        s.for_each_delivery(|d| {
-            per.entry(d.sender.to_string()).or_default().sent += 1;
-            let m = per.entry(d.recipient.to_string()).or_default();
-            m.expected += 1;
-            if let Some(t) = d.time_to_arrival {
-                m.arrived += 1;
-                m.arrival.observe(t);
-            }
-            if let Some(t) = d.time_to_acceptance {
-                m.accepted += 1;
-                m.acceptance.observe(t);
-            }
-            m.refused += u64::from(d.refused);
-            m.completed += u64::from(d.completed);
-            m.recalled += u64::from(d.recalled);
-        });
+        let per: Vec<(String, AgencyMetrics)> = s
+            .agency_metrics()
+            .into_iter()
+            .map(|(a, m)| (a.to_string(), m))
+            .collect();
         let (_, overdue) = s.overdue(store::now(), tracker.thresholds(), &Filter::default(), 0);
-        (s.counters(), overdue)
+        (per, s.counters(), overdue)
     };
     let mut o = String::with_capacity(4096 + per.len() * 2048);
     let counter = |o: &mut String, name: &str, help: &str, get: &dyn Fn(&AgencyMetrics) -> u64| {

@@ -11,7 +11,8 @@
 //! * [`state`]: the pure counting logic (events → figures), no I/O;
 //! * [`store`]: the SQLite event log, deduplication, the hash chain and its
 //!   verification ([`store::verify`], behind `docaxis audit verify`);
-//! * [`decode`]: tap delivery → event;
+//! * [`decode`]: tap delivery → event, reading the header's few fields
+//!   with [`extract`];
 //! * [`Tracker`]: store + state, thread-safe; [`service`]: the ingest loop
 //!   over the axis and [`run`]; [`http`]: the API, metrics and dashboard;
 //! * [`report`]: the tables of `docaxis stats`.
@@ -27,8 +28,10 @@
 
 pub mod config;
 pub mod decode;
+pub mod extract;
 pub mod http;
 pub mod report;
+pub mod rollup;
 pub mod service;
 pub mod state;
 pub mod store;

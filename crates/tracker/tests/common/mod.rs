@@ -230,6 +230,37 @@ pub fn check_history(s: &State) {
     assert_eq!(c.ignored, 1, "the 03 sent by the sender itself");
     assert_eq!(c.orphan_deliveries, 0);
 
+    // The /metrics rollups, maintained event by event (whatever the order,
+    // the redeliveries, the restarts), equal a recount from the deliveries.
+    let metrics = s.agency_metrics();
+    assert_eq!(metrics, s.recount_agency_metrics(), "rollups = recount");
+    let b = metrics.iter().find(|(a, _)| *a == B).unwrap().1;
+    assert_eq!(
+        (
+            b.sent,
+            b.expected,
+            b.arrived,
+            b.accepted,
+            b.refused,
+            b.completed,
+            b.recalled
+        ),
+        (2, 3, 2, 1, 0, 1, 1),
+        "B's counters"
+    );
+    assert_eq!(
+        (b.arrival.count, b.arrival.sum, b.arrival.buckets[1]),
+        (2, 420, 2),
+        "B's arrivals: 300 s and 120 s, both in the (60, 300] bucket"
+    );
+    assert_eq!(
+        (b.acceptance.count, b.acceptance.buckets[4]),
+        (1, 1),
+        "3600 s"
+    );
+    let total: u64 = metrics.iter().map(|(_, m)| m.expected).sum();
+    assert_eq!(total, 9, "every expected delivery counted once");
+
     // Per agency: (as recipient: expected, arrived, accepted, refused,
     // completed, recalled), (as sender: documents, expected, arrived).
     let agencies = s.agencies(&all);
