@@ -6,6 +6,7 @@
 //! report) is reproducible.
 
 pub mod agencies;
+pub mod faults;
 pub mod hostile;
 
 use docaxis_directory::{Agency, AgencyKey, AgencyStatus, Directory, KeyId, SigningKey};
