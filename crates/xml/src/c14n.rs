@@ -401,6 +401,20 @@ fn escape_with(
 ) {
     let bytes = s.as_bytes();
     buf.reserve(bytes.len());
+    // Short text (white space between tags, most field values): a plain
+    // loop costs less than setting up two searches.
+    if bytes.len() < 32 {
+        let mut start = 0;
+        for (i, &c) in bytes.iter().enumerate() {
+            if a.contains(&c) || b.contains(&c) {
+                buf.extend_from_slice(&bytes[start..i]);
+                buf.extend_from_slice(escape(c));
+                start = i + 1;
+            }
+        }
+        buf.extend_from_slice(&bytes[start..]);
+        return;
+    }
     let find = |set: [u8; 3], from: usize| {
         memchr::memchr3(set[0], set[1], set[2], &bytes[from..]).map_or(bytes.len(), |i| from + i)
     };

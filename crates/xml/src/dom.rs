@@ -141,13 +141,21 @@ pub fn parse_into<'a, S: Sink<'a>>(
 }
 
 /// The sink that builds a [`Document`].
+///
+/// The children of all open elements are gathered on one shared stack and
+/// moved into an exactly sized vector when their element ends: one
+/// allocation per element with children, none per element without, and no
+/// vector grown by doubling.
 #[derive(Default)]
 struct TreeBuilder<'a> {
     prolog: Vec<ProcessingInstruction<'a>>,
     epilog: Vec<ProcessingInstruction<'a>>,
     root: Option<Element<'a>>,
-    /// Open elements, innermost last, their children so far.
-    stack: Vec<Element<'a>>,
+    /// Open elements, innermost last, with where their children start in
+    /// `children`.
+    stack: Vec<(Element<'a>, usize)>,
+    /// The children so far of every open element, outermost first.
+    children: Vec<Node<'a>>,
     /// Text not yet added, so adjacent pieces become one node.
     pending_text: Option<Cow<'a, str>>,
 }
@@ -155,8 +163,8 @@ struct TreeBuilder<'a> {
 impl<'a> TreeBuilder<'a> {
     fn flush_text(&mut self) {
         if let Some(t) = self.pending_text.take() {
-            if let Some(open) = self.stack.last_mut() {
-                open.children.push(Node::Text(t));
+            if !self.stack.is_empty() {
+                self.children.push(Node::Text(t));
             }
         }
     }
@@ -165,18 +173,20 @@ impl<'a> TreeBuilder<'a> {
 impl<'a> Sink<'a> for TreeBuilder<'a> {
     fn start(&mut self, element: Element<'a>) {
         self.flush_text();
-        self.stack.push(element);
+        self.stack.push((element, self.children.len()));
     }
 
     fn end(&mut self, end_offset: Option<usize>) {
         self.flush_text();
-        let Some(mut element) = self.stack.pop() else {
+        let Some((mut element, first_child)) = self.stack.pop() else {
             return; // the parser balances start and end
         };
         element.end_offset = end_offset;
-        match self.stack.last_mut() {
-            Some(parent) => parent.children.push(Node::Element(element)),
-            None => self.root = Some(element),
+        element.children = self.children.drain(first_child..).collect();
+        if self.stack.is_empty() {
+            self.root = Some(element);
+        } else {
+            self.children.push(Node::Element(element));
         }
     }
 
@@ -193,10 +203,12 @@ impl<'a> Sink<'a> for TreeBuilder<'a> {
 
     fn pi(&mut self, pi: ProcessingInstruction<'a>) {
         self.flush_text();
-        match self.stack.last_mut() {
-            Some(open) => open.children.push(Node::Pi(pi)),
-            None if self.root.is_none() => self.prolog.push(pi),
-            None => self.epilog.push(pi),
+        if !self.stack.is_empty() {
+            self.children.push(Node::Pi(pi));
+        } else if self.root.is_none() {
+            self.prolog.push(pi);
+        } else {
+            self.epilog.push(pi);
         }
     }
 }
@@ -204,7 +216,11 @@ impl<'a> Sink<'a> for TreeBuilder<'a> {
 impl<'a> Document<'a> {
     /// Parses `input` under `limits`.
     pub fn parse(input: &'a [u8], limits: &Limits) -> Result<Document<'a>, XmlError> {
-        let mut tree = TreeBuilder::default();
+        let mut tree = TreeBuilder {
+            stack: Vec::with_capacity(16),
+            children: Vec::with_capacity(64),
+            ..TreeBuilder::default()
+        };
         parse_into(input, limits, &mut tree)?;
         let root = tree
             .root
