@@ -52,7 +52,7 @@ fn sigkill_of_adapters_and_tracker() {
         let mut kills = [0; 3];
         while f.fed() < f.total() * 9 / 10 || kills.iter().any(|k| *k < 3) {
             f.sleep(Duration::from_millis(rng.between(200, 1500)));
-            let i = (rng.next() % 3) as usize;
+            let i = (rng.draw() % 3) as usize;
             f.kill(victims[i]);
             f.start(victims[i]);
             kills[i] += 1;
@@ -132,6 +132,13 @@ fn network_cut_longer_than_the_heartbeat() {
     assert_eq!(
         report.still_held_by_client, 0,
         "the adapter kept a dead connection for 20 s: the heartbeat did not detect the cut"
+    );
+    // Back to work soon after the network is: a reconnection, not minutes.
+    let bound = Duration::from_secs(60 + row.tally.documents as u64 / 20);
+    assert!(
+        row.settled < bound,
+        "everything arrived only {:.0} s after the network came back (bound {bound:?})",
+        row.settled.as_secs_f64()
     );
 }
 

@@ -271,12 +271,15 @@ pub struct Row {
     pub self_exits: Vec<String>,
     /// From the first document dropped to the final count.
     pub elapsed: Duration,
+    /// From the end of the fault script (the fault repaired, every
+    /// document dropped) until everything had arrived and was counted.
+    pub settled: Duration,
     /// What the fault did (kills, pauses...).
     pub note: String,
 }
 
 /// The table's header.
-pub const HEADER: &str = "| case | documents | expected deliveries | delivered | duplicated | lost | 01 in records | tracker (docs/expected/arrived) | tracker exact | self-exits | time | what happened |\n|---|---|---|---|---|---|---|---|---|---|---|---|";
+pub const HEADER: &str = "| case | documents | expected deliveries | delivered | duplicated | lost | 01 in records | tracker (docs/expected/arrived) | tracker exact | self-exits | time | settled after the fault | what happened |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|";
 
 impl std::fmt::Display for Row {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -286,7 +289,7 @@ impl std::fmt::Display for Row {
         });
         write!(
             f,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0} s | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0} s | {:.0} s | {} |",
             self.case,
             t.documents,
             t.expected,
@@ -298,6 +301,7 @@ impl std::fmt::Display for Row {
             if t.tracker_exact() { "yes" } else { "NO" },
             self.self_exits.len(),
             self.elapsed.as_secs_f64(),
+            self.settled.as_secs_f64(),
             self.note
         )
     }

@@ -47,7 +47,7 @@ impl Rng {
     }
 
     /// The next number.
-    pub fn next(&mut self) -> u64 {
+    pub fn draw(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
@@ -56,7 +56,7 @@ impl Rng {
 
     /// A number in `lo..hi`.
     pub fn between(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.next() % (hi - lo)
+        lo + self.draw() % (hi - lo)
     }
 }
 
@@ -206,7 +206,8 @@ impl World {
                 self.procs.start(&self.axis, p);
             }
         }
-        let deadline = Instant::now() + Duration::from_secs(120 + n as u64 / 5);
+        let repaired = Instant::now();
+        let deadline = repaired + Duration::from_secs(120 + n as u64 / 5);
         let db = self.tracker_db();
         let mut last = tally(&self.axis, &plan, &db);
         while !last.complete() && Instant::now() < deadline {
@@ -214,6 +215,7 @@ impl World {
             std::thread::sleep(Duration::from_millis(500));
             last = tally(&self.axis, &plan, &db);
         }
+        let settled = repaired.elapsed();
         if !last.complete() {
             println!("[{case}] not complete at the deadline: {last:?}");
         }
@@ -228,12 +230,11 @@ impl World {
             tally: tally(&self.axis, &plan, &db),
             self_exits: std::mem::take(&mut self.procs.self_exits),
             elapsed: started.elapsed(),
+            settled,
             note,
         };
         row.report();
-        if !row.tally.complete() {
-            keep_evidence(&self.axis, case);
-        }
+        keep_evidence(&self.axis, case);
         row
     }
 
@@ -403,7 +404,7 @@ impl Procs {
     }
 }
 
-/// With `DOCAXIS_FAULT_KEEP` set, copies a failed case's directory (logs,
+/// With `DOCAXIS_FAULT_KEEP` set, copies the case's directory (logs,
 /// folders, tracker database) to `/tmp/docaxis-faults-<case>` before the
 /// temporary directory disappears.
 fn keep_evidence(t: &TestAxis, case: &str) {
