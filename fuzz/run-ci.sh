@@ -13,7 +13,7 @@ secs="${1:-20}"
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(parse c14n verify verify_mutate roundtrip)
+    targets=(parse c14n c14n_stream verify verify_mutate roundtrip)
 fi
 
 export RUSTC_BOOTSTRAP="${RUSTC_BOOTSTRAP:-1}"
@@ -25,6 +25,11 @@ for t in "${targets[@]}"; do
     # the committed seeds in fuzz/corpus/<target> are only read.
     work="fuzz/target/corpus/$t"
     mkdir -p "$work"
+    # c14n_stream reads the same kind of input as c14n: share its seeds.
+    seeds="fuzz/corpus/$t"
+    if [ "$t" = c14n_stream ]; then
+        seeds=fuzz/corpus/c14n
+    fi
     extra=()
     if [ "$t" = verify_mutate ]; then
         extra=(-max_len=512)
@@ -32,7 +37,7 @@ for t in "${targets[@]}"; do
     log="fuzz/target/logs/$t.log"
     echo "== fuzz $t for ${secs}s (full log: $log)"
     status=0
-    cargo fuzz run -O "$t" "$work" "fuzz/corpus/$t" -- \
+    cargo fuzz run -O "$t" "$work" "$seeds" -- \
         -dict=fuzz/dict/xml.dict -max_total_time="$secs" -print_final_stats=1 \
         "${extra[@]}" >"$log" 2>&1 || status=$?
     grep -E '^(stat::|Done)|panicked|ERROR|SUMMARY|Test unit written' "$log" || true
