@@ -462,7 +462,8 @@ pub struct Counters {
     pub agencies: u64,
 }
 
-/// Running totals for a set of deliveries.
+/// Running totals for a set of deliveries (its latency samples are kept
+/// by the [`Tally`] it belongs to).
 #[derive(Debug, Default, Clone)]
 struct Acc {
     documents: u64,
@@ -475,9 +476,85 @@ struct Acc {
     recall_agreed: u64,
     recall_refused: u64,
     pending: u64,
-    arrival: Vec<i64>,
-    acceptance: Vec<i64>,
-    reasons: HashMap<u32, u64>,
+    /// Refusal reasons and counts (a handful: a list, not a map).
+    reasons: Vec<(u32, u64)>,
+}
+
+/// Running totals for many groups of deliveries at once (one per agency,
+/// pair, time bucket...). The latency samples of every group go to two
+/// shared buffers and are spread by group only at the end (a counting
+/// sort): a query allocates a few large buffers, not two growing vectors
+/// per group, which for the 16,000 pairs of a month was most of its time.
+#[derive(Debug, Default)]
+struct Tally {
+    groups: Vec<Acc>,
+    arrival: Vec<(u32, i64)>,
+    acceptance: Vec<(u32, i64)>,
+}
+
+/// Spread `(group, sample)` pairs into one buffer ordered by group:
+/// group `g`'s samples are `flat[start[g]..start[g + 1]]`.
+fn spread(groups: usize, samples: Vec<(u32, i64)>) -> (Vec<usize>, Vec<i64>) {
+    let mut start = vec![0usize; groups + 1];
+    for &(g, _) in &samples {
+        start[g as usize + 1] += 1;
+    }
+    for i in 0..groups {
+        start[i + 1] += start[i];
+    }
+    let mut next = start.clone();
+    let mut flat = vec![0; samples.len()];
+    for (g, v) in samples {
+        let at = &mut next[g as usize];
+        flat[*at] = v;
+        *at += 1;
+    }
+    (start, flat)
+}
+
+impl Tally {
+    /// `n` empty groups.
+    fn new(n: usize) -> Tally {
+        Tally {
+            groups: vec![Acc::default(); n],
+            ..Tally::default()
+        }
+    }
+
+    /// Add an empty group; its index.
+    fn group(&mut self) -> u32 {
+        self.groups.push(Acc::default());
+        self.groups.len() as u32 - 1
+    }
+
+    /// Count delivery `d` of `doc` in group `g`.
+    fn add(&mut self, g: u32, d: &Dlv, doc: &Doc) {
+        if let Some(a) = d.arrived_at {
+            self.arrival.push((g, (a - doc.sent_at).max(0)));
+        }
+        if let Some(a) = d.accepted_at {
+            self.acceptance.push((g, (a - doc.sent_at).max(0)));
+        }
+        self.groups[g as usize].add(d, doc);
+    }
+
+    /// The figures of every group, in group order.
+    fn finish(self, reasons: &Interner) -> Vec<Figures> {
+        let n = self.groups.len();
+        let (a_start, mut a_flat) = spread(n, self.arrival);
+        let (c_start, mut c_flat) = spread(n, self.acceptance);
+        self.groups
+            .into_iter()
+            .enumerate()
+            .map(|(g, acc)| {
+                acc.finish(
+                    reasons,
+                    &mut a_flat[a_start[g]..a_start[g + 1]],
+                    &mut c_flat[c_start[g]..c_start[g + 1]],
+                )
+            })
+            .collect()
+    }
 }
 
 /// Nearest-rank percentiles of `samples` (reordered in place). Selection,
@@ -522,17 +599,18 @@ fn rate(n: u64, d: u64) -> f64 {
 impl Acc {
     fn add(&mut self, d: &Dlv, doc: &Doc) {
         self.expected += 1;
-        if let Some(a) = d.arrived_at {
+        if d.arrived_at.is_some() {
             self.arrived += 1;
-            self.arrival.push((a - doc.sent_at).max(0));
         }
-        if let Some(a) = d.accepted_at {
+        if d.accepted_at.is_some() {
             self.accepted += 1;
-            self.acceptance.push((a - doc.sent_at).max(0));
         }
         if let Some((_, r)) = d.refused {
             self.refused += 1;
-            *self.reasons.entry(r).or_default() += 1;
+            match self.reasons.iter_mut().find(|(x, _)| *x == r) {
+                Some((_, n)) => *n += 1,
+                None => self.reasons.push((r, 1)),
+            }
         }
         if d.completed_at.is_some() {
             self.completed += 1;
@@ -550,11 +628,11 @@ impl Acc {
         }
     }
 
-    fn finish(mut self, reasons: &Interner) -> Figures {
+    fn finish(self, reasons: &Interner, arrival: &mut [i64], acceptance: &mut [i64]) -> Figures {
         let mut refusal_reasons: Vec<ReasonCount> = self
             .reasons
             .iter()
-            .map(|(&r, &count)| ReasonCount {
+            .map(|&(r, count)| ReasonCount {
                 reason: reasons.name(r).to_string(),
                 count,
             })
@@ -573,8 +651,8 @@ impl Acc {
             pending: self.pending,
             delivery_rate: rate(self.arrived, self.expected),
             acceptance_rate: rate(self.accepted, self.expected),
-            time_to_arrival: latency(&mut self.arrival),
-            time_to_acceptance: latency(&mut self.acceptance),
+            time_to_arrival: latency(arrival),
+            time_to_acceptance: latency(acceptance),
             refusal_reasons,
         }
     }
@@ -900,20 +978,20 @@ impl State {
     /// Figures of every delivery matching `f`.
     pub fn figures(&self, f: &Filter) -> Figures {
         let r = self.resolve(f);
-        let mut acc = Acc::default();
+        let mut tally = Tally::new(1);
         for doc in &self.docs {
             if !r.doc(doc, &self.dlvs) {
                 continue;
             }
-            acc.documents += 1;
+            tally.groups[0].documents += 1;
             for &i in &doc.deliveries {
                 let d = &self.dlvs[i as usize];
                 if r.dlv(doc, d) {
-                    acc.add(d, doc);
+                    tally.add(0, d, doc);
                 }
             }
         }
-        acc.finish(&self.reasons)
+        tally.finish(&self.reasons).pop().unwrap_or_default()
     }
 
     /// Figures of each agency (as sender and as recipient), busiest first.
@@ -925,24 +1003,24 @@ impl State {
             to: f.to,
             ..Filter::default()
         });
+        // Group 2a: agency a as sender; 2a + 1: as recipient.
         let n = self.agencies.names.len();
-        let mut sent = vec![Acc::default(); n];
-        let mut recv = vec![Acc::default(); n];
+        let mut tally = Tally::new(2 * n);
         for doc in &self.docs {
             if !r.doc_time(doc) {
                 continue;
             }
-            let s = doc.sender as usize;
-            sent[s].documents += 1;
+            let s = 2 * doc.sender;
+            tally.groups[s as usize].documents += 1;
             for &i in &doc.deliveries {
                 let d = &self.dlvs[i as usize];
                 if d.expected {
-                    sent[s].add(d, doc);
+                    tally.add(s, d, doc);
                     // One delivery per (document, recipient): each is one
                     // more document received.
-                    let r = &mut recv[d.recipient as usize];
-                    r.documents += 1;
-                    r.add(d, doc);
+                    let r = 2 * d.recipient + 1;
+                    tally.groups[r as usize].documents += 1;
+                    tally.add(r, d, doc);
                 }
             }
         }
@@ -954,21 +1032,20 @@ impl State {
                 .collect();
             (!v.is_empty()).then_some(v)
         };
-        let mut out: Vec<AgencyFigures> = sent
-            .into_iter()
-            .zip(recv)
-            .enumerate()
-            .filter(|(i, (s, r))| {
-                let name = self.agencies.name(*i as u32);
-                match &wanted {
+        let mut figures = tally.finish(&self.reasons).into_iter();
+        let mut out: Vec<AgencyFigures> = (0..n as u32)
+            .filter_map(|i| {
+                let (s, r) = (figures.next()?, figures.next()?);
+                let name = self.agencies.name(i);
+                let keep = match &wanted {
                     Some(w) => w.contains(&name),
                     None => s.expected + r.expected > 0,
-                }
-            })
-            .map(|(i, (s, r))| AgencyFigures {
-                agency: self.agencies.name(i as u32).to_string(),
-                as_sender: s.finish(&self.reasons),
-                as_recipient: r.finish(&self.reasons),
+                };
+                keep.then(|| AgencyFigures {
+                    agency: name.to_string(),
+                    as_sender: s,
+                    as_recipient: r,
+                })
             })
             .collect();
         out.sort_by(|a, b| {
@@ -986,7 +1063,8 @@ impl State {
         // hundred agencies: a small array, no hashing per delivery).
         let n = self.agencies.names.len();
         let mut slot = vec![u32::MAX; n * n];
-        let mut cells: Vec<((u32, u32), Acc)> = Vec::new();
+        let mut keys: Vec<(u32, u32)> = Vec::new();
+        let mut tally = Tally::default();
         for doc in &self.docs {
             if !r.doc_time(doc) {
                 continue;
@@ -996,51 +1074,66 @@ impl State {
                 if r.dlv(doc, d) {
                     let k = doc.sender as usize * n + d.recipient as usize;
                     if slot[k] == u32::MAX {
-                        slot[k] = cells.len() as u32;
-                        cells.push(((doc.sender, d.recipient), Acc::default()));
+                        slot[k] = tally.group();
+                        keys.push((doc.sender, d.recipient));
                     }
-                    let acc = &mut cells[slot[k] as usize].1;
-                    acc.documents += 1;
-                    acc.add(d, doc);
+                    let g = slot[k];
+                    tally.groups[g as usize].documents += 1;
+                    tally.add(g, d, doc);
                 }
             }
         }
-        let mut out: Vec<PairFigures> = cells
-            .into_iter()
-            .map(|((s, r), acc)| PairFigures {
-                sender: self.agencies.name(s).to_string(),
-                recipient: self.agencies.name(r).to_string(),
-                figures: acc.finish(&self.reasons),
-            })
-            .collect();
-        out.sort_by(|a, b| {
-            b.figures
+        // Busiest first, then by names: order the group numbers (cheap to
+        // move), not the figures.
+        let name = |a: u32| self.agencies.name(a);
+        let mut order: Vec<usize> = (0..keys.len()).collect();
+        order.sort_unstable_by(|&a, &b| {
+            let ((sa, ra), (sb, rb)) = (keys[a], keys[b]);
+            tally.groups[b]
                 .expected
-                .cmp(&a.figures.expected)
-                .then_with(|| a.sender.cmp(&b.sender))
-                .then_with(|| a.recipient.cmp(&b.recipient))
+                .cmp(&tally.groups[a].expected)
+                .then_with(|| name(sa).cmp(name(sb)))
+                .then_with(|| name(ra).cmp(name(rb)))
         });
-        out
+        let mut figures: Vec<Option<Figures>> =
+            tally.finish(&self.reasons).into_iter().map(Some).collect();
+        order
+            .into_iter()
+            .map(|g| PairFigures {
+                sender: name(keys[g].0).to_string(),
+                recipient: name(keys[g].1).to_string(),
+                figures: figures[g].take().unwrap_or_default(),
+            })
+            .collect()
     }
 
     /// Figures per hour or day of sending, oldest first (empty buckets
     /// between the first and the last are included).
     pub fn series(&self, f: &Filter, g: Granularity) -> Vec<Bucket> {
         let r = self.resolve(f);
-        let mut buckets: std::collections::BTreeMap<Ts, Acc> = Default::default();
+        let mut tally = Tally::default();
+        let mut groups: std::collections::BTreeMap<Ts, u32> = Default::default();
         for doc in &self.docs {
             if !r.doc(doc, &self.dlvs) {
                 continue;
             }
-            let acc = buckets.entry(g.bucket(doc.sent_at)).or_default();
-            acc.documents += 1;
+            let b = *groups
+                .entry(g.bucket(doc.sent_at))
+                .or_insert_with(|| tally.group());
+            tally.groups[b as usize].documents += 1;
             for &i in &doc.deliveries {
                 let d = &self.dlvs[i as usize];
                 if r.dlv(doc, d) {
-                    acc.add(d, doc);
+                    tally.add(b, d, doc);
                 }
             }
         }
+        let mut figures: Vec<Option<Figures>> =
+            tally.finish(&self.reasons).into_iter().map(Some).collect();
+        let mut buckets: std::collections::BTreeMap<Ts, Figures> = groups
+            .into_iter()
+            .map(|(t, b)| (t, figures[b as usize].take().unwrap_or_default()))
+            .collect();
         let (Some(&first), Some(&last)) = (buckets.keys().next(), buckets.keys().next_back())
         else {
             return Vec::new();
@@ -1052,13 +1145,10 @@ impl State {
         let mut t = first;
         while t <= last {
             match buckets.remove(&t) {
-                Some(acc) => out.push(Bucket {
-                    start: t,
-                    figures: acc.finish(&self.reasons),
-                }),
+                Some(figures) => out.push(Bucket { start: t, figures }),
                 None if fill => out.push(Bucket {
                     start: t,
-                    figures: Acc::default().finish(&self.reasons),
+                    figures: Figures::default(),
                 }),
                 None => {}
             }
