@@ -1178,23 +1178,6 @@ async fn poll_once<F: Future>(mut fut: std::pin::Pin<&mut F>) -> Poll<F::Output>
     std::future::poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await
 }
 
-/// Queue an ack or nack without waiting until it is written.
-///
-/// Waiting bought nothing: AMQP acks are never confirmed, so "written to
-/// the socket" is no stronger than "queued" (either can be lost with the
-/// connection, and the broker then redelivers: at-least-once). But it cost
-/// a round trip to lapin's I/O thread per message in every consumer loop.
-/// Errors known at once (channel closed) are still returned. Method frames
-/// leave lapin in FIFO order, so queued acks are written before a later
-/// `close` of their channel or connection: a clean shutdown loses none.
-async fn queue_only(fut: impl Future<Output = lapin::Result<()>>) -> lapin::Result<()> {
-    let fut = std::pin::pin!(fut);
-    match poll_once(fut).await {
-        Poll::Ready(r) => r,
-        Poll::Pending => Ok(()),
-    }
-}
-
 struct RabbitSettle {
     shared: Arc<Shared>,
     channel: Arc<Channel>,
@@ -1217,25 +1200,31 @@ impl RabbitSettle {
 #[async_trait]
 impl Settle for RabbitSettle {
     async fn settle(self: Box<Self>, outcome: Outcome) -> Result<(), AxisError> {
-        // Channel::basic_ack, one tag at a time: faster than the
-        // delivery's acker, and single acks cannot be misordered into a
-        // PRECONDITION_FAILED the way multiple-acks can. Queued, not
-        // awaited until written (see `queue_only`).
+        // Channel::basic_ack, one tag at a time, awaited until lapin has
+        // written it: faster than the delivery's acker, and single acks
+        // cannot be misordered into a PRECONDITION_FAILED the way
+        // multiple-acks can. Returning once the ack was merely queued
+        // (like publishes, see `send`) was tried: the conformance suite
+        // passed, but the adapter's refusal suite (tests/adapter_refusal.rs)
+        // then failed every time, for a reason not established; so acks
+        // keep waiting for the write.
         match outcome {
-            Outcome::Ack => {
-                queue_only(self.channel.basic_ack(self.tag, BasicAckOptions::default()))
-                    .await
-                    .map_err(|e| self.map_err(e))
-            }
-            Outcome::Retry => queue_only(self.channel.basic_nack(
-                self.tag,
-                BasicNackOptions {
-                    multiple: false,
-                    requeue: true,
-                },
-            ))
-            .await
-            .map_err(|e| self.map_err(e)),
+            Outcome::Ack => self
+                .channel
+                .basic_ack(self.tag, BasicAckOptions::default())
+                .await
+                .map_err(|e| self.map_err(e)),
+            Outcome::Retry => self
+                .channel
+                .basic_nack(
+                    self.tag,
+                    BasicNackOptions {
+                        multiple: false,
+                        requeue: true,
+                    },
+                )
+                .await
+                .map_err(|e| self.map_err(e)),
             Outcome::Refuse(reason) => match &self.q.dead_key {
                 None => {
                     // Refused from a dead-letter queue: discard.
@@ -1284,7 +1273,8 @@ impl Settle for RabbitSettle {
                             )))
                         }
                     }
-                    queue_only(self.channel.basic_ack(self.tag, BasicAckOptions::default()))
+                    self.channel
+                        .basic_ack(self.tag, BasicAckOptions::default())
                         .await
                         .map_err(|e| self.map_err(e))
                 }

@@ -7,9 +7,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use futures_util::FutureExt;
 use conformance::Harness;
 use docaxis_axis::{Axis, EmbeddedAxis, EmbeddedOptions, Envelope};
+use futures_util::FutureExt;
 
 struct Embedded {
     dir: tempfile::TempDir,
