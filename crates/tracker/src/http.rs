@@ -232,8 +232,7 @@ async fn agency(AxState(t): T, Path(id): Path<String>, Query(p): Q) -> Result<Re
 
 async fn pairs(AxState(t): T, Query(p): Q) -> Result<Response, ApiError> {
     let f = p.filter()?;
-    let mut v = t.state().pairs(&f);
-    v.truncate(p.limit(1000));
+    let v = t.state().top_pairs(&f, p.limit(1000));
     Ok(Json(v).into_response())
 }
 

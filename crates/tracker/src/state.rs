@@ -540,14 +540,20 @@ impl Tally {
 
     /// The figures of every group, in group order.
     fn finish(self, reasons: &Interner) -> Vec<Figures> {
+        let all: Vec<usize> = (0..self.groups.len()).collect();
+        self.finish_only(reasons, &all)
+    }
+
+    /// The figures of the groups `which`, in that order (the others'
+    /// percentiles are not computed).
+    fn finish_only(mut self, reasons: &Interner, which: &[usize]) -> Vec<Figures> {
         let n = self.groups.len();
-        let (a_start, mut a_flat) = spread(n, self.arrival);
-        let (c_start, mut c_flat) = spread(n, self.acceptance);
-        self.groups
-            .into_iter()
-            .enumerate()
-            .map(|(g, acc)| {
-                acc.finish(
+        let (a_start, mut a_flat) = spread(n, std::mem::take(&mut self.arrival));
+        let (c_start, mut c_flat) = spread(n, std::mem::take(&mut self.acceptance));
+        which
+            .iter()
+            .map(|&g| {
+                std::mem::take(&mut self.groups[g]).finish(
                     reasons,
                     &mut a_flat[a_start[g]..a_start[g + 1]],
                     &mut c_flat[c_start[g]..c_start[g + 1]],
@@ -1058,6 +1064,12 @@ impl State {
 
     /// Figures of each sender → recipient pair, busiest first.
     pub fn pairs(&self, f: &Filter) -> Vec<PairFigures> {
+        self.top_pairs(f, usize::MAX)
+    }
+
+    /// The `limit` busiest pairs of [`State::pairs`], without computing
+    /// the figures of the others (the API's default page).
+    pub fn top_pairs(&self, f: &Filter, limit: usize) -> Vec<PairFigures> {
         let r = self.resolve(f);
         // A dense sender × recipient table of slots into `cells` (a few
         // hundred agencies: a small array, no hashing per delivery).
@@ -1095,14 +1107,15 @@ impl State {
                 .then_with(|| name(sa).cmp(name(sb)))
                 .then_with(|| name(ra).cmp(name(rb)))
         });
-        let mut figures: Vec<Option<Figures>> =
-            tally.finish(&self.reasons).into_iter().map(Some).collect();
+        order.truncate(limit);
+        let figures = tally.finish_only(&self.reasons, &order);
         order
             .into_iter()
-            .map(|g| PairFigures {
+            .zip(figures)
+            .map(|(g, figures)| PairFigures {
                 sender: name(keys[g].0).to_string(),
                 recipient: name(keys[g].1).to_string(),
-                figures: figures[g].take().unwrap_or_default(),
+                figures,
             })
             .collect()
     }
@@ -1527,6 +1540,18 @@ mod tests {
             want,
             "the re-sending changed the figures"
         );
+    }
+
+    #[test]
+    fn top_pairs_is_the_head_of_every_pair() {
+        let mut s = State::new();
+        for r in crate::synth::traffic(5, 2000, crate::synth::JULY_2022, 2) {
+            s.apply(&r.event);
+        }
+        let all = s.pairs(&Filter::default());
+        assert!(all.len() > 50);
+        assert_eq!(s.top_pairs(&Filter::default(), 50), all[..50].to_vec());
+        assert_eq!(s.top_pairs(&Filter::default(), usize::MAX), all);
     }
 
     #[test]
