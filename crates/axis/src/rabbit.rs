@@ -1203,11 +1203,10 @@ impl Settle for RabbitSettle {
         // Channel::basic_ack, one tag at a time, awaited until lapin has
         // written it: faster than the delivery's acker, and single acks
         // cannot be misordered into a PRECONDITION_FAILED the way
-        // multiple-acks can. Returning once the ack was merely queued
-        // (like publishes, see `send`) was tried: the conformance suite
-        // passed, but the adapter's refusal suite (tests/adapter_refusal.rs)
-        // then failed every time, for a reason not established; so acks
-        // keep waiting for the write.
+        // multiple-acks can. Returning once the ack is merely queued (like
+        // publishes, see `send`) passed the conformance suite and was taken
+        // out when the adapter's refusal suite failed; that suite fails the
+        // same way without it (docs/axis-design.md), so it may come back.
         match outcome {
             Outcome::Ack => self
                 .channel
