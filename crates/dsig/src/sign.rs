@@ -9,7 +9,6 @@ use docaxis_edxml::{
 use docaxis_xml::c14n::CanonicalSink;
 use docaxis_xml::{parse_into, Element, Limits, Sink, XmlError};
 use ed25519_dalek::{Signer as _, SigningKey};
-use sha2::{Digest, Sha256};
 
 use crate::{HashWriter, C14N_EXCLUSIVE, DIGEST_SHA256, SIGNATURE_ED25519, TRANSFORM_ENVELOPED};
 
@@ -74,7 +73,7 @@ impl Signer {
     pub fn sign(&self, xml: &[u8], limits: &Limits) -> Result<Vec<u8>, SignError> {
         // One pass, no tree: the parser's checks, the canonical form
         // streamed into SHA-256, and where the header ends.
-        let mut sink = SignSink::new(CanonicalSink::new(HashWriter(Sha256::new())));
+        let mut sink = SignSink::new(CanonicalSink::new(HashWriter::new()));
         parse_into(xml, limits, &mut sink)?;
         if !sink.header_seen {
             return Err(SignError::NotEdxml);
@@ -87,7 +86,7 @@ impl Signer {
         // computes after the enveloped-signature transform removes the
         // element we insert, since we insert nothing else.
         let hash = sink.c14n.finish().expect("writing to a hasher cannot fail");
-        let digest: [u8; 32] = hash.0.finalize().into();
+        let digest: [u8; 32] = hash.finish();
         let mut info = SignatureInfo {
             canonicalization_method: C14N_EXCLUSIVE.into(),
             signature_method: SIGNATURE_ED25519.into(),

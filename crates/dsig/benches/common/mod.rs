@@ -11,7 +11,6 @@ use docaxis_directory::{Agency, AgencyKey, Directory, KeyId, SigningKey};
 use docaxis_dsig::Signer;
 use docaxis_edxml::{example_document, Document, Message, OrganId};
 use ed25519_dalek::{Signature, Signer as _};
-use sha2::{Digest, Sha256};
 use time::macros::datetime;
 use time::OffsetDateTime;
 
@@ -160,14 +159,14 @@ pub fn inputs() -> Vec<Input> {
 
 /// The bare crypto of signing: SHA-256 of the bytes, Ed25519 over the digest.
 pub fn bare_sign(key: &SigningKey, bytes: &[u8]) -> Signature {
-    let digest = Sha256::digest(bytes);
+    let digest = docaxis_dsig::sha256(bytes);
     key.sign(&digest)
 }
 
 /// The bare crypto of verifying: SHA-256 of the bytes, Ed25519 (strict)
 /// verification over the digest.
 pub fn bare_verify(key: &ed25519_dalek::VerifyingKey, bytes: &[u8], sig: &Signature) -> bool {
-    let digest = Sha256::digest(bytes);
+    let digest = docaxis_dsig::sha256(bytes);
     key.verify_strict(&digest, sig).is_ok()
 }
 
