@@ -57,7 +57,7 @@ async fn intercept(axis: &dyn Axis, agency: &str, n: usize) -> Vec<Vec<u8>> {
     let mut taken = Vec::new();
     for _ in 0..n {
         let d = queue
-            .next_timeout(Duration::from_secs(30))
+            .next_timeout(Duration::from_secs(90))
             .await
             .expect("a document on the queue")
             .unwrap();
@@ -96,7 +96,7 @@ async fn refused_documents_are_dead_lettered_with_reasons_and_answered_with_02()
             &TestAxis::document(G22, to, n, text),
         );
     }
-    eventually(30, "G22's three documents confirmed by the axis", || {
+    eventually(90, "G22's three documents confirmed by the axis", || {
         let r = sent_records(&t, G22);
         r.len() == 3 && r.iter().all(|r| !r["sent_at"].is_null())
     })
@@ -185,7 +185,7 @@ async fn refused_documents_are_dead_lettered_with_reasons_and_answered_with_02()
     let mut reasons = BTreeMap::new();
     while reasons.len() < expected.len() {
         let d = dlq
-            .next_timeout(Duration::from_secs(30))
+            .next_timeout(Duration::from_secs(90))
             .await
             .unwrap_or_else(|| panic!("only {reasons:?} in G12's dead-letter queue"))
             .unwrap();
@@ -224,7 +224,7 @@ async fn refused_documents_are_dead_lettered_with_reasons_and_answered_with_02()
     ] {
         let want = expected.values().find(|(c, _)| *c == case).unwrap().1;
         eventually(
-            30,
+            90,
             &format!("02 in G22's record of the {case} document"),
             || {
                 statuses_from(&record_of(marker), G12)
@@ -243,7 +243,7 @@ async fn refused_documents_are_dead_lettered_with_reasons_and_answered_with_02()
     // The document with an unlisted key claimed to be from G22: G22 is
     // told, in its status-inbox (it has no record of sending it).
     eventually(
-        30,
+        90,
         "the refusal of the unlisted-key document at G22",
         || {
             files(&t.data_dir(G22).join("status-inbox"))

@@ -17,7 +17,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use docaxis_axis::{Axis, AxisError, Delivery, Envelope, Kind};
@@ -33,7 +33,7 @@ use time::OffsetDateTime;
 
 use crate::config::Config;
 use crate::fsio;
-use crate::journal::{EntryKind, Incoming, Journal};
+use crate::journal::{Committed, EntryKind, Incoming, Journal};
 use crate::metrics::{InFlight, Metrics};
 use crate::sent::{RecipientState, SentRecord, SentStore, StatusSeen};
 use crate::status::{response_for, response_for_id, status};
@@ -129,8 +129,8 @@ pub struct Adapter {
     signer: Signer,
     directory: RwLock<Directory>,
     axis: Arc<dyn Axis>,
-    journal: Mutex<Journal>,
-    sent: Mutex<SentStore>,
+    journal: Journal,
+    sent: SentStore,
     limits: ParseLimits,
     stopping: std::sync::atomic::AtomicBool,
     /// Counters for `/metrics`.
@@ -202,8 +202,8 @@ impl Adapter {
             me,
             directory: RwLock::new(directory),
             axis,
-            journal: Mutex::new(journal),
-            sent: Mutex::new(sent),
+            journal,
+            sent,
             limits: ParseLimits::default(),
             stopping: std::sync::atomic::AtomicBool::new(false),
             metrics: Metrics::default(),
@@ -412,12 +412,12 @@ impl Adapter {
         }
     }
 
-    fn journal(&self) -> std::sync::MutexGuard<'_, Journal> {
-        self.journal.lock().unwrap_or_else(|e| e.into_inner())
+    fn journal(&self) -> &Journal {
+        &self.journal
     }
 
-    fn sent(&self) -> std::sync::MutexGuard<'_, SentStore> {
-        self.sent.lock().unwrap_or_else(|e| e.into_inner())
+    fn sent(&self) -> &SentStore {
+        &self.sent
     }
 
     /// Everything an outgoing document must satisfy before it is signed.
@@ -493,12 +493,7 @@ impl Adapter {
             ]));
         }
         let recipients: Vec<String> = if code == StatusCode::Recall {
-            let record = blocking(|| {
-                self.sent
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .get(&req.document_id)
-            })?;
+            let record = blocking(|| self.sent().get(&req.document_id))?;
             let record = record.ok_or_else(|| {
                 SubmitError::Invalid(vec![format!(
                     "recall (13): {} was not sent by this agency",
@@ -507,14 +502,16 @@ impl Adapter {
             })?;
             record.recipients.keys().cloned().collect()
         } else {
-            let journal = self.journal();
-            let (sender, _) = journal.find_document(&req.document_id).ok_or_else(|| {
-                SubmitError::Invalid(vec![format!(
-                    "{} was not received by this agency",
-                    req.document_id
-                )])
-            })?;
-            vec![sender.to_owned()]
+            let (sender, _) = self
+                .journal()
+                .find_document(&req.document_id)
+                .ok_or_else(|| {
+                    SubmitError::Invalid(vec![format!(
+                        "{} was not received by this agency",
+                        req.document_id
+                    )])
+                })?;
+            vec![sender]
         };
         let message = status(
             &self.me,
@@ -581,7 +578,7 @@ impl Adapter {
     async fn receive_document(&self, delivery: Delivery) -> Result<(), AxisError> {
         let env = &delivery.envelope;
         let digest = env.digest().to_owned();
-        let known = self.journal().get(&digest).cloned();
+        let known = self.journal().get(&digest);
         if let Some(entry) = known {
             // A redelivery: the document is already in the inbox (or was
             // taken from it). Make sure the sender got its 01, then ack.
@@ -630,10 +627,7 @@ impl Adapter {
                 .await;
         }
         let sender = env.sender().to_owned();
-        let resent = self
-            .journal()
-            .document(&sender, &document_id)
-            .map(str::to_owned);
+        let resent = self.journal().document(&sender, &document_id);
         if let Some(previous) = resent {
             // Same DocumentId from the same sender, other bytes: a re-signed
             // re-send. The inbox already has this document.
@@ -656,11 +650,21 @@ impl Adapter {
         };
         let written = self
             .persist("write to the inbox", &document_id, move || async move {
-                blocking(|| self.journal().receive(&incoming))
+                self.journal().receive(&incoming).await
             })
             .await;
-        if written.is_none() {
-            return Ok(());
+        match written {
+            None => return Ok(()),
+            Some(Committed::Duplicate) => {
+                // Another copy in flight at the same moment (same bytes,
+                // or re-signed) was taken in first; it answers 01.
+                self.metrics
+                    .duplicates
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::warn!(document_id = %document_id, "received twice at once; delivered once");
+                return delivery.ack().await;
+            }
+            Some(Committed::New) => {}
         }
         self.metrics
             .documents_received
@@ -688,12 +692,7 @@ impl Adapter {
         );
         self.publish_status(message, vec![doc.header.from.organ_id.to_string()])
             .await?;
-        blocking(|| {
-            self.journal
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .answered(digest)
-        })?;
+        self.journal().answered(digest).await?;
         Ok(())
     }
 
@@ -765,20 +764,20 @@ impl Adapter {
                 at: st.timestamp.to_string(),
                 description: st.description.clone(),
             };
-            blocking(|| {
-                self.sent
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .add_status(&document_id, &from, seen)
-            })
-            .unwrap_or(false)
+            let recorded = self
+                .persist("record the status in sent/", &document_id, || {
+                    let seen = seen.clone();
+                    let (document_id, from) = (&document_id, &from);
+                    async move { blocking(|| self.sent().add_status(document_id, from, seen)) }
+                })
+                .await;
+            match recorded {
+                Some(known) => known,
+                None => return Ok(()), // stopping: redelivered later
+            }
         } else {
             // A recall (13) from the sender of a document received here.
-            self.journal
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .document(&from, &document_id)
-                .is_some()
+            self.journal().document(&from, &document_id).is_some()
         };
         // A refusal of a document this agency never sent means someone sent
         // one in its name: keep it where the clerk will see it.
@@ -808,11 +807,13 @@ impl Adapter {
         };
         let written = self
             .persist("write to status-inbox", &document_id, move || async move {
-                blocking(|| self.journal().receive(&incoming))
+                self.journal().receive(&incoming).await
             })
             .await;
-        if written.is_none() {
-            return Ok(());
+        match written {
+            None => return Ok(()),
+            Some(Committed::Duplicate) => return delivery.ack().await,
+            Some(Committed::New) => {}
         }
         self.metrics
             .statuses_received
@@ -823,10 +824,7 @@ impl Adapter {
 
     /// The record of a sent document.
     pub fn sent_record(&self, document_id: &str) -> std::io::Result<Option<SentRecord>> {
-        self.sent
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(document_id)
+        self.sent().get(document_id)
     }
 }
 

@@ -12,7 +12,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -102,6 +101,7 @@ fn backoff(current: Duration, base: Duration, failed: bool) -> Duration {
 async fn outbox_loop(adapter: Arc<Adapter>, mut stop: watch::Receiver<bool>) {
     let base = Duration::from_millis(adapter.config().scan_interval_ms);
     let dir = adapter.config().folder(folders::OUTBOX);
+    let limit = adapter.config().concurrency;
     let mut wait = base;
     loop {
         let files = match fsio::ready_files(&dir) {
@@ -111,19 +111,27 @@ async fn outbox_loop(adapter: Arc<Adapter>, mut stop: watch::Receiver<bool>) {
                 Vec::new()
             }
         };
-        let failed = std::sync::atomic::AtomicBool::new(false);
-        futures_util::stream::iter(files)
-            .for_each_concurrent(adapter.config().concurrency, |file| {
-                let adapter = &adapter;
-                let failed = &failed;
-                async move {
-                    if !send_file(adapter, &file).await {
-                        failed.store(true, std::sync::atomic::Ordering::Relaxed);
-                    }
+        // Each file is a task of its own, up to `concurrency` at once: their
+        // fsyncs overlap (the file system commits them together) and their
+        // publishes share the confirm window; a file whose send blocks on the
+        // disk holds up no other.
+        let mut failed = false;
+        let mut in_flight = JoinSet::new();
+        for file in files {
+            while in_flight.len() >= limit {
+                if let Some(Ok(false)) = in_flight.join_next().await {
+                    failed = true;
                 }
-            })
-            .await;
-        wait = backoff(wait, base, failed.into_inner());
+            }
+            let adapter = adapter.clone();
+            in_flight.spawn(async move { send_file(&adapter, &file).await });
+        }
+        while let Some(ok) = in_flight.join_next().await {
+            if let Ok(false) = ok {
+                failed = true;
+            }
+        }
+        wait = backoff(wait, base, failed);
         if pause(&mut stop, wait).await {
             return;
         }
@@ -141,9 +149,10 @@ async fn send_file(adapter: &Adapter, file: &Path) -> bool {
     };
     match adapter.submit(&bytes, &name).await {
         Ok(_) => {
-            if let Err(e) = std::fs::remove_file(file)
-                .and_then(|_| fsio::fsync_dir(file.parent().unwrap_or(Path::new("."))))
-            {
+            // No fsync of the outbox here: if a power cut brings the file
+            // back, its record in sent/ says it was confirmed and it is
+            // removed again without being sent twice.
+            if let Err(e) = std::fs::remove_file(file) {
                 tracing::error!(file = %name, error = %e, "sent, but cannot remove it from the outbox");
             }
             true

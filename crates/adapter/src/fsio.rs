@@ -11,6 +11,15 @@ use std::path::{Path, PathBuf};
 
 /// Writes `bytes` as `dir/name` atomically and durably.
 pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<PathBuf> {
+    let target = write_atomic_undurable_name(dir, name, bytes)?;
+    fsync_dir(dir)?;
+    Ok(target)
+}
+
+/// [`write_atomic`] without the directory's fsync: the content is durable,
+/// the name becomes durable with the caller's next [`fsync_dir`] of `dir`
+/// (one for several files).
+pub fn write_atomic_undurable_name(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<PathBuf> {
     let target = dir.join(name);
     // A dot-file: never picked up by anyone scanning the folder.
     let tmp = dir.join(format!(".{name}.tmp"));
@@ -24,7 +33,6 @@ pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<PathBuf>
         f.sync_all()?;
     }
     fs::rename(&tmp, &target)?;
-    fsync_dir(dir)?;
     Ok(target)
 }
 

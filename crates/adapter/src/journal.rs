@@ -1,25 +1,37 @@
 //! The receiver's memory: which documents and statuses it has taken in,
 //! surviving restarts, so that a redelivery never reaches the inbox twice.
 //!
-//! An append-only file of JSON lines, fsynced on every append. Taking in a
-//! message is ordered so that a crash at any instant is safe:
+//! An append-only file of JSON lines. Taking in a message is ordered so
+//! that a crash at any instant is safe:
 //!
-//! 1. the message is written to `<folder>/.staging/<file>` (fsynced);
-//! 2. a `received` line is appended to the journal (fsynced) — from here
+//! 1. the message is written to `<folder>/.staging/<file>` and fsynced
+//!    ([`Journal::stage`], by each delivery on its own, so that many run at
+//!    once and the file system commits their fsyncs together);
+//! 2. a `received` line is appended to the journal and fsynced — from here
 //!    on the message counts as received;
-//! 3. the staged file is renamed into the folder.
+//! 3. the staged file is renamed into the folder, and the folder fsynced.
+//!
+//! Steps 2 and 3 are a group commit ([`Journal::commit`]): one task writes
+//! the lines of every message waiting at that moment with one fsync of the
+//! staging folders, one of the journal and one per destination folder, so
+//! the cost of durability is paid per batch, not per message. The same
+//! task decides duplicates (same digest, or same sender and DocumentId),
+//! so two copies of one document that are in flight at once still reach
+//! the inbox once.
 //!
 //! On start-up, [`Journal::open`] finishes step 3 for every received entry
 //! whose staged file is still there. A crash before step 2 leaves only a
 //! staged file that the redelivery overwrites. After step 3 the document
 //! system may take the file away at any time; the journal still remembers.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::fsio;
 
@@ -83,57 +95,31 @@ pub struct Incoming<'a> {
     pub bytes: &'a [u8],
 }
 
-/// The journal: in memory, and on disk.
-#[derive(Debug)]
-pub struct Journal {
-    file: File,
-    root: PathBuf,
-    by_digest: HashMap<String, Entry>,
-    /// (sender, DocumentId) of documents, to recognise a re-signed re-send.
-    by_document: HashMap<(String, String), String>,
+/// What [`Journal::commit`] did with a staged message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Committed {
+    /// Received now: its file is in the folder, durably.
+    New,
+    /// Already received (same digest, or for a document the same sender
+    /// and DocumentId with other bytes): nothing written.
+    Duplicate,
 }
 
 /// Name of the staging folder inside a destination folder.
 pub const STAGING: &str = ".staging";
 
-impl Journal {
-    /// Opens (or creates) the journal at `root/journal.jsonl` and completes
-    /// interrupted renames. `root` is the adapter's data directory.
-    pub fn open(root: &Path) -> io::Result<Journal> {
-        let path = root.join("journal.jsonl");
-        let mut j = Journal {
-            file: OpenOptions::new()
-                .create(true)
-                .append(true)
-                .read(true)
-                .open(&path)?,
-            root: root.to_owned(),
-            by_digest: HashMap::new(),
-            by_document: HashMap::new(),
-        };
-        let mut valid_len = 0u64;
-        let reader = BufReader::new(File::open(&path)?);
-        for line in reader.split(b'\n') {
-            let line = line?;
-            // A torn last line (crash in the middle of an append) is not
-            // valid JSON: it is dropped, and its message is redelivered.
-            match serde_json::from_slice::<Line>(&line) {
-                Ok(l) => {
-                    j.apply(l);
-                    valid_len += line.len() as u64 + 1;
-                }
-                Err(_) => break,
-            }
-        }
-        if valid_len < j.file.metadata()?.len() {
-            tracing::warn!(path = %path.display(), "journal had a torn last line; truncating it");
-            j.file.set_len(valid_len)?;
-            j.file.sync_all()?;
-        }
-        j.recover()?;
-        Ok(j)
-    }
+/// Largest number of messages in one group commit.
+const MAX_BATCH: usize = 512;
 
+/// The in-memory index.
+#[derive(Debug, Default)]
+struct Index {
+    by_digest: HashMap<String, Entry>,
+    /// (sender, DocumentId) of documents, to recognise a re-signed re-send.
+    by_document: HashMap<(String, String), String>,
+}
+
+impl Index {
     fn apply(&mut self, line: Line) {
         match line {
             Line::Received {
@@ -166,9 +152,186 @@ impl Journal {
         }
     }
 
+    fn knows(&self, line: &Line) -> bool {
+        match line {
+            Line::Received {
+                kind,
+                digest,
+                document_id,
+                sender,
+                ..
+            } => {
+                self.by_digest.contains_key(digest)
+                    || (*kind == EntryKind::Document
+                        && self
+                            .by_document
+                            .contains_key(&(sender.clone(), document_id.clone())))
+            }
+            Line::Answered { .. } => false,
+        }
+    }
+}
+
+/// One request to the committer.
+struct Request {
+    line: Line,
+    reply: oneshot::Sender<io::Result<Committed>>,
+}
+
+struct Shared {
+    root: PathBuf,
+    file: Mutex<File>,
+    index: Mutex<Index>,
+}
+
+/// The journal: an index in memory, a log on disk, and the task that
+/// commits to the log in groups.
+#[derive(Debug)]
+pub struct Journal {
+    shared: Arc<Shared>,
+    requests: mpsc::UnboundedSender<Request>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Journal").field("root", &self.root).finish()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Journal {
+    /// Opens (or creates) the journal at `root/journal.jsonl`, completes
+    /// interrupted renames and starts the committer (on the current Tokio
+    /// runtime). `root` is the adapter's data directory.
+    pub fn open(root: &Path) -> io::Result<Journal> {
+        let path = root.join("journal.jsonl");
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .read(true)
+            .open(&path)?;
+        let mut index = Index::default();
+        let mut valid_len = 0u64;
+        let reader = BufReader::new(File::open(&path)?);
+        for line in reader.split(b'\n') {
+            let line = line?;
+            // A torn last line (crash in the middle of an append) is not
+            // valid JSON: it is dropped, and its message is redelivered.
+            match serde_json::from_slice::<Line>(&line) {
+                Ok(l) => {
+                    index.apply(l);
+                    valid_len += line.len() as u64 + 1;
+                }
+                Err(_) => break,
+            }
+        }
+        if valid_len < file.metadata()?.len() {
+            tracing::warn!(path = %path.display(), "journal had a torn last line; truncating it");
+            file.set_len(valid_len)?;
+            file.sync_all()?;
+        }
+        let shared = Arc::new(Shared {
+            root: root.to_owned(),
+            file: Mutex::new(file),
+            index: Mutex::new(index),
+        });
+        shared.recover()?;
+        let (requests, rx) = mpsc::unbounded_channel();
+        tokio::spawn(committer(shared.clone(), rx));
+        Ok(Journal { shared, requests })
+    }
+
+    /// Step 1: writes the message to its folder's staging area and fsyncs
+    /// it. Blocking; callers run many at once.
+    pub fn stage(&self, m: &Incoming<'_>) -> io::Result<()> {
+        let staging = self.shared.root.join(m.folder).join(STAGING);
+        fs::create_dir_all(&staging)?;
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(staging.join(m.name))?;
+        f.write_all(m.bytes)?;
+        f.sync_data()
+    }
+
+    /// Steps 2 and 3 for a staged message, in the next group commit.
+    pub async fn commit(&self, m: &Incoming<'_>) -> io::Result<Committed> {
+        self.request(Line::Received {
+            kind: m.kind,
+            digest: m.digest.to_owned(),
+            document_id: m.document_id.to_owned(),
+            sender: m.sender.to_owned(),
+            file: format!("{}/{}", m.folder, m.name),
+        })
+        .await
+    }
+
+    /// Stages and commits (for callers with one message).
+    pub async fn receive(&self, m: &Incoming<'_>) -> io::Result<Committed> {
+        tokio::task::block_in_place(|| self.stage(m))?;
+        self.commit(m).await
+    }
+
+    /// Records, durably, that status 01 for `digest` is confirmed sent.
+    pub async fn answered(&self, digest: &str) -> io::Result<()> {
+        self.request(Line::Answered {
+            digest: digest.to_owned(),
+        })
+        .await
+        .map(|_| ())
+    }
+
+    async fn request(&self, line: Line) -> io::Result<Committed> {
+        let (reply, rx) = oneshot::channel();
+        self.requests
+            .send(Request { line, reply })
+            .map_err(|_| io::Error::other("the journal is closed"))?;
+        rx.await
+            .map_err(|_| io::Error::other("the journal stopped"))?
+    }
+
+    /// The entry for a payload digest, if received.
+    pub fn get(&self, digest: &str) -> Option<Entry> {
+        lock(&self.shared.index).by_digest.get(digest).cloned()
+    }
+
+    /// The digest of the document `document_id` from `sender`, if one was
+    /// received (perhaps with other bytes: a re-signed re-send).
+    pub fn document(&self, sender: &str, document_id: &str) -> Option<String> {
+        lock(&self.shared.index)
+            .by_document
+            .get(&(sender.to_owned(), document_id.to_owned()))
+            .cloned()
+    }
+
+    /// The sender and digest of a received document, by DocumentId alone.
+    pub fn find_document(&self, document_id: &str) -> Option<(String, String)> {
+        lock(&self.shared.index)
+            .by_document
+            .iter()
+            .find(|((_, d), _)| d == document_id)
+            .map(|((sender, _), digest)| (sender.clone(), digest.clone()))
+    }
+
+    /// Number of messages received.
+    pub fn len(&self) -> usize {
+        lock(&self.shared.index).by_digest.len()
+    }
+
+    /// True if nothing was received yet.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Shared {
     /// Renames into place every received file still in staging.
     fn recover(&self) -> io::Result<()> {
-        for e in self.by_digest.values() {
+        for e in lock(&self.index).by_digest.values() {
             let target = self.root.join(&e.file);
             let (Some(dir), Some(name)) = (target.parent(), target.file_name()) else {
                 continue;
@@ -182,70 +345,108 @@ impl Journal {
         Ok(())
     }
 
-    fn append(&mut self, line: &Line) -> io::Result<()> {
-        let mut bytes = serde_json::to_vec(line).map_err(io::Error::other)?;
-        bytes.push(b'\n');
-        self.file.write_all(&bytes)?;
-        self.file.sync_data()
+    /// One group commit: decide duplicates, make the staged files' names
+    /// durable, append and fsync the lines, rename into the folders, fsync
+    /// the folders. Returns one outcome per line, in order.
+    fn commit(&self, lines: Vec<Line>) -> io::Result<Vec<Committed>> {
+        let mut file = lock(&self.file);
+        let mut outcomes = Vec::with_capacity(lines.len());
+        let mut new = Vec::new();
+        let mut duplicates = Vec::new();
+        {
+            let index = lock(&self.index);
+            let mut seen = Index::default();
+            for line in lines {
+                if index.knows(&line) || seen.knows(&line) {
+                    outcomes.push(Committed::Duplicate);
+                    duplicates.push(line);
+                    continue;
+                }
+                seen.apply(line.clone());
+                outcomes.push(Committed::New);
+                new.push(line);
+            }
+        }
+        let mut folders = BTreeSet::new();
+        for line in &new {
+            if let Line::Received { file, .. } = line {
+                if let Some(dir) = self.root.join(file).parent() {
+                    folders.insert(dir.to_owned());
+                }
+            }
+        }
+        for dir in &folders {
+            fsio::fsync_dir(&dir.join(STAGING))?;
+        }
+        let mut bytes = Vec::new();
+        for line in &new {
+            serde_json::to_writer(&mut bytes, line).map_err(io::Error::other)?;
+            bytes.push(b'\n');
+        }
+        if !bytes.is_empty() {
+            file.write_all(&bytes)?;
+            file.sync_data()?;
+        }
+        for line in &new {
+            if let Line::Received { file, .. } = line {
+                let target = self.root.join(file);
+                if let (Some(dir), Some(name)) = (target.parent(), target.file_name()) {
+                    fs::rename(dir.join(STAGING).join(name), &target)?;
+                }
+            }
+        }
+        for dir in &folders {
+            fsio::fsync_dir(dir)?;
+            fsio::fsync_dir(&dir.join(STAGING))?;
+        }
+        // A duplicate's staged copy is not needed (if it has the name of
+        // the copy renamed above, it is gone already).
+        for line in &duplicates {
+            if let Line::Received { file, .. } = line {
+                let target = self.root.join(file);
+                if let (Some(dir), Some(name)) = (target.parent(), target.file_name()) {
+                    let _ = fs::remove_file(dir.join(STAGING).join(name));
+                }
+            }
+        }
+        let mut index = lock(&self.index);
+        for line in new {
+            index.apply(line);
+        }
+        Ok(outcomes)
     }
+}
 
-    /// The entry for a payload digest, if received.
-    pub fn get(&self, digest: &str) -> Option<&Entry> {
-        self.by_digest.get(digest)
-    }
-
-    /// The digest of the document `document_id` from `sender`, if one was
-    /// received (perhaps with other bytes: a re-signed re-send).
-    pub fn document(&self, sender: &str, document_id: &str) -> Option<&str> {
-        self.by_document
-            .get(&(sender.to_owned(), document_id.to_owned()))
-            .map(String::as_str)
-    }
-
-    /// Takes a message in: stage, journal, rename (see the module doc).
-    pub fn receive(&mut self, m: &Incoming<'_>) -> io::Result<PathBuf> {
-        let dir = self.root.join(m.folder);
-        let staging = dir.join(STAGING);
-        fs::create_dir_all(&staging)?;
-        fsio::write_atomic(&staging, m.name, m.bytes)?;
-        let line = Line::Received {
-            kind: m.kind,
-            digest: m.digest.to_owned(),
-            document_id: m.document_id.to_owned(),
-            sender: m.sender.to_owned(),
-            file: format!("{}/{}", m.folder, m.name),
-        };
-        self.append(&line)?;
-        self.apply(line);
-        fsio::move_into(&staging.join(m.name), &dir, m.name)
-    }
-
-    /// The sender and digest of a received document, by DocumentId alone.
-    pub fn find_document(&self, document_id: &str) -> Option<(&str, &str)> {
-        self.by_document
-            .iter()
-            .find(|((_, d), _)| d == document_id)
-            .map(|((sender, _), digest)| (sender.as_str(), digest.as_str()))
-    }
-
-    /// Records that status 01 for `digest` is confirmed sent.
-    pub fn answered(&mut self, digest: &str) -> io::Result<()> {
-        let line = Line::Answered {
-            digest: digest.to_owned(),
-        };
-        self.append(&line)?;
-        self.apply(line);
-        Ok(())
-    }
-
-    /// Number of messages received.
-    pub fn len(&self) -> usize {
-        self.by_digest.len()
-    }
-
-    /// True if nothing was received yet.
-    pub fn is_empty(&self) -> bool {
-        self.by_digest.is_empty()
+/// The group committer: takes every request waiting, commits them together.
+async fn committer(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Request>) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(r) => batch.push(r),
+                Err(_) => break,
+            }
+        }
+        let lines: Vec<Line> = batch.iter().map(|r| r.line.clone()).collect();
+        let s = shared.clone();
+        let result = tokio::task::spawn_blocking(move || s.commit(lines))
+            .await
+            .unwrap_or_else(|e| Err(io::Error::other(e)));
+        match result {
+            Ok(outcomes) => {
+                for (r, o) in batch.into_iter().zip(outcomes) {
+                    let _ = r.reply.send(Ok(o));
+                }
+            }
+            Err(e) => {
+                // Nothing of this batch counts as received: the messages
+                // stay unacknowledged and are tried again.
+                tracing::error!(error = %e, messages = batch.len(), "journal commit failed");
+                for r in batch {
+                    let _ = r.reply.send(Err(io::Error::new(e.kind(), e.to_string())));
+                }
+            }
+        }
     }
 }
 
@@ -253,38 +454,44 @@ impl Journal {
 mod tests {
     use super::*;
 
-    fn receive(j: &mut Journal, digest: &str) -> PathBuf {
-        j.receive(&Incoming {
+    fn incoming<'a>(digest: &'a str, name: &'a str) -> Incoming<'a> {
+        Incoming {
             kind: EntryKind::Document,
             digest,
             document_id: "D1",
             sender: "000.00.00.G22",
             folder: "inbox",
-            name: &format!("{digest}.xml"),
+            name,
             bytes: b"<x/>",
-        })
-        .unwrap()
+        }
     }
 
-    #[test]
-    fn remembers_across_restarts_even_after_the_file_is_taken() {
+    async fn receive(j: &Journal, digest: &str) -> (PathBuf, Committed) {
+        let name = format!("{digest}.xml");
+        let c = j.receive(&incoming(digest, &name)).await.unwrap();
+        (j.shared.root.join("inbox").join(name), c)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn remembers_across_restarts_even_after_the_file_is_taken() {
         let d = tempfile::tempdir().unwrap();
-        let mut j = Journal::open(d.path()).unwrap();
-        let path = receive(&mut j, "aa");
-        j.answered("aa").unwrap();
+        let j = Journal::open(d.path()).unwrap();
+        let (path, c) = receive(&j, "aa").await;
+        assert_eq!(c, Committed::New);
+        j.answered("aa").await.unwrap();
         fs::remove_file(path).unwrap(); // the document system took it
         drop(j);
         let j = Journal::open(d.path()).unwrap();
         let e = j.get("aa").unwrap();
         assert!(e.answered);
-        assert_eq!(j.document("000.00.00.G22", "D1"), Some("aa"));
+        assert_eq!(j.document("000.00.00.G22", "D1").as_deref(), Some("aa"));
     }
 
-    #[test]
-    fn completes_a_rename_interrupted_by_a_crash() {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn completes_a_rename_interrupted_by_a_crash() {
         let d = tempfile::tempdir().unwrap();
-        let mut j = Journal::open(d.path()).unwrap();
-        let path = receive(&mut j, "bb");
+        let j = Journal::open(d.path()).unwrap();
+        let (path, _) = receive(&j, "bb").await;
         // Simulate the crash between journal append and rename.
         let staged = d.path().join("inbox").join(STAGING).join("bb.xml");
         fs::rename(&path, &staged).unwrap();
@@ -295,11 +502,11 @@ mod tests {
         assert!(j.get("bb").is_some());
     }
 
-    #[test]
-    fn a_torn_last_line_is_dropped() {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_torn_last_line_is_dropped() {
         let d = tempfile::tempdir().unwrap();
-        let mut j = Journal::open(d.path()).unwrap();
-        receive(&mut j, "cc");
+        let j = Journal::open(d.path()).unwrap();
+        receive(&j, "cc").await;
         drop(j);
         let mut f = OpenOptions::new()
             .append(true)
@@ -308,10 +515,49 @@ mod tests {
         f.write_all(b"{\"op\":\"received\",\"kind\":\"docu")
             .unwrap();
         drop(f);
-        let mut j = Journal::open(d.path()).unwrap();
+        let j = Journal::open(d.path()).unwrap();
         assert_eq!(j.len(), 1);
-        receive(&mut j, "dd");
+        // Another document: other DocumentId.
+        let m = Incoming {
+            document_id: "D2",
+            ..incoming("dd", "dd.xml")
+        };
+        assert_eq!(j.receive(&m).await.unwrap(), Committed::New);
         drop(j);
         assert_eq!(Journal::open(d.path()).unwrap().len(), 2);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn copies_in_flight_together_are_received_once() {
+        let d = tempfile::tempdir().unwrap();
+        let j = Arc::new(Journal::open(d.path()).unwrap());
+        // The same digest twice, and the same DocumentId with other bytes
+        // (a re-signed re-send), all staged and committed at once.
+        let names = ["ee", "ee", "ff"];
+        let tasks: Vec<_> = names
+            .iter()
+            .map(|digest| {
+                let j = j.clone();
+                tokio::spawn(async move { receive(&j, digest).await.1 })
+            })
+            .collect();
+        let mut outcomes = Vec::new();
+        for t in tasks {
+            outcomes.push(t.await.unwrap());
+        }
+        assert_eq!(
+            outcomes.iter().filter(|c| **c == Committed::New).count(),
+            1,
+            "{outcomes:?}"
+        );
+        assert_eq!(j.len(), 1);
+        let inbox: Vec<_> = fs::read_dir(d.path().join("inbox"))
+            .unwrap()
+            .filter_map(|e| {
+                let n = e.unwrap().file_name().to_string_lossy().into_owned();
+                (!n.starts_with('.')).then_some(n)
+            })
+            .collect();
+        assert_eq!(inbox.len(), 1, "{inbox:?}");
     }
 }

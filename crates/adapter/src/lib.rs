@@ -11,7 +11,17 @@
 //! agency directory, written once into `inbox/` (atomically, fsynced) and
 //! only then acknowledged; status 01 goes back automatically. A document
 //! that fails is refused: status 02 with the reason to its sender, the
-//! reason kept in the dead-letter queue, nothing in the inbox.
+//! reason kept in the dead-letter queue, nothing in the inbox. "Its
+//! sender" is the agency in the document's `From`: it learns of a forgery
+//! in its name too. A `From` the agency directory does not list gets no
+//! 02 — there is no verified sender to answer and no such agency on the
+//! axis — and the dead-letter queue keeps the reason for the operator.
+//!
+//! Throughput: every durable step is grouped. Each delivery and outbox
+//! file is a task of its own (up to `concurrency`), so their fsyncs overlap
+//! and the file system commits them together; the journal appends the
+//! entries of every message waiting at that moment with one fsync
+//! ([`journal`]); publishes share the axis's confirm window.
 //!
 //! Modules: [`config`] (agency.toml), [`adapter`] (the rules for one
 //! message), [`daemon`] (loops, signals), [`http`], [`journal`] (received

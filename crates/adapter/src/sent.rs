@@ -1,11 +1,20 @@
 //! The sender's records: `sent/<stem>.xml` (the signed document as
 //! published) and `sent/<stem>.json` (when, to whom, and every status heard
 //! back), kept up to date atomically.
+//!
+//! The store is shared by every document in flight: the index is locked
+//! only to look a stem up, and a record's read-modify-write holds the lock
+//! of its stripe (one of [`STRIPES`], by DocumentId), so writes of
+//! different documents run — and fsync — at the same time while two
+//! statuses about one document never lose each other's update.
 
+use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
+use std::hash::{Hash, Hasher};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
 
@@ -52,12 +61,20 @@ pub struct SentRecord {
     pub recipients: BTreeMap<String, RecipientState>,
 }
 
+/// Number of record locks.
+pub const STRIPES: usize = 64;
+
 /// The `sent/` folder.
 #[derive(Debug)]
 pub struct SentStore {
     dir: PathBuf,
     /// DocumentId → file stem.
-    by_document: HashMap<String, String>,
+    by_document: Mutex<HashMap<String, String>>,
+    stripes: Vec<Mutex<()>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl SentStore {
@@ -80,24 +97,37 @@ impl SentStore {
         }
         Ok(SentStore {
             dir: dir.to_owned(),
-            by_document,
+            by_document: Mutex::new(by_document),
+            stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
         })
+    }
+
+    /// The lock serializing updates of `document_id`'s record.
+    fn stripe(&self, document_id: &str) -> MutexGuard<'_, ()> {
+        let mut h = DefaultHasher::new();
+        document_id.hash(&mut h);
+        lock(&self.stripes[h.finish() as usize % STRIPES])
+    }
+
+    fn stem(&self, document_id: &str) -> Option<String> {
+        lock(&self.by_document).get(document_id).cloned()
     }
 
     /// True if `document_id` was already sent.
     pub fn contains(&self, document_id: &str) -> bool {
-        self.by_document.contains_key(document_id)
+        lock(&self.by_document).contains_key(document_id)
     }
 
     /// Records a document about to be published: writes the signed bytes,
     /// then the record, before the first publish, so that statuses which
     /// arrive very fast always find their record and a crash never makes
     /// the adapter sign a second, different version.
-    pub fn create(&mut self, stem: &str, signed: &[u8], record: &SentRecord) -> io::Result<()> {
-        fsio::write_atomic(&self.dir, &format!("{stem}.xml"), signed)?;
+    pub fn create(&self, stem: &str, signed: &[u8], record: &SentRecord) -> io::Result<()> {
+        let _g = self.stripe(&record.document_id);
+        // One directory fsync (in `save`) makes both names durable.
+        fsio::write_atomic_undurable_name(&self.dir, &format!("{stem}.xml"), signed)?;
         self.save(stem, record)?;
-        self.by_document
-            .insert(record.document_id.clone(), stem.to_owned());
+        lock(&self.by_document).insert(record.document_id.clone(), stem.to_owned());
         Ok(())
     }
 
@@ -109,7 +139,7 @@ impl SentStore {
 
     /// The record of `document_id`.
     pub fn get(&self, document_id: &str) -> io::Result<Option<SentRecord>> {
-        let Some(stem) = self.by_document.get(document_id) else {
+        let Some(stem) = self.stem(document_id) else {
             return Ok(None);
         };
         let bytes = fs::read(self.dir.join(format!("{stem}.json")))?;
@@ -120,7 +150,7 @@ impl SentStore {
 
     /// The signed bytes of `document_id`.
     pub fn signed_bytes(&self, document_id: &str) -> io::Result<Option<Vec<u8>>> {
-        match self.by_document.get(document_id) {
+        match self.stem(document_id) {
             Some(stem) => fs::read(self.dir.join(format!("{stem}.xml"))).map(Some),
             None => Ok(None),
         }
@@ -129,11 +159,12 @@ impl SentStore {
     /// Marks `document_id` confirmed by the axis at `sent_at`, noting the
     /// recipients the axis could not route to.
     pub fn confirm(
-        &mut self,
+        &self,
         document_id: &str,
         sent_at: String,
         unroutable: &[String],
     ) -> io::Result<()> {
+        let _g = self.stripe(document_id);
         let Some(mut record) = self.get(document_id)? else {
             return Err(io::Error::new(
                 io::ErrorKind::NotFound,
@@ -144,14 +175,15 @@ impl SentStore {
         for r in unroutable {
             record.recipients.entry(r.clone()).or_default().unroutable = true;
         }
-        let stem = self.by_document[document_id].clone();
+        let stem = self.stem(document_id).unwrap_or_default();
         self.save(&stem, &record)
     }
 
     /// DocumentIds of records not yet confirmed by the axis.
     pub fn unconfirmed(&self) -> io::Result<Vec<String>> {
         let mut out = Vec::new();
-        for id in self.by_document.keys() {
+        let ids: Vec<String> = lock(&self.by_document).keys().cloned().collect();
+        for id in &ids {
             if self.get(id)?.is_some_and(|r| r.sent_at.is_none()) {
                 out.push(id.clone());
             }
@@ -162,11 +194,12 @@ impl SentStore {
     /// Adds a status from `recipient` to the record of `document_id`.
     /// Returns false if no such document was sent.
     pub fn add_status(
-        &mut self,
+        &self,
         document_id: &str,
         recipient: &str,
         seen: StatusSeen,
     ) -> io::Result<bool> {
+        let _g = self.stripe(document_id);
         let Some(mut record) = self.get(document_id)? else {
             return Ok(false);
         };
@@ -182,7 +215,7 @@ impl SentStore {
         {
             state.statuses.push(seen);
         }
-        let stem = self.by_document[document_id].clone();
+        let stem = self.stem(document_id).unwrap_or_default();
         self.save(&stem, &record)?;
         Ok(true)
     }
@@ -205,7 +238,7 @@ mod tests {
     #[test]
     fn statuses_accumulate_once_each_and_survive_reopening() {
         let d = tempfile::tempdir().unwrap();
-        let mut s = SentStore::open(d.path()).unwrap();
+        let s = SentStore::open(d.path()).unwrap();
         s.create("d1", b"<x/>", &record()).unwrap();
         let seen = StatusSeen {
             code: "01".into(),

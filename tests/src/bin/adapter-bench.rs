@@ -100,14 +100,21 @@ fn cpu_of(pid: u32) -> Duration {
     Duration::from_millis((field(11) + field(12)) * 10)
 }
 
-/// The broker's Erlang VM, if it runs on this machine (for its CPU time).
+/// The broker's Erlang VM on this machine (for its CPU time): of the
+/// RabbitMQ nodes running (test suites may start nodes of their own), the
+/// one that has worked the most.
 fn broker_pid() -> Option<u32> {
-    std::fs::read_dir("/proc").ok()?.find_map(|e| {
-        let e = e.ok()?;
-        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
-        let comm = std::fs::read_to_string(e.path().join("comm")).ok()?;
-        (comm.trim() == "beam.smp").then_some(pid)
-    })
+    std::fs::read_dir("/proc")
+        .ok()?
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+            let comm = std::fs::read_to_string(e.path().join("comm")).ok()?;
+            let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+            let rabbit = String::from_utf8_lossy(&cmdline).contains("rabbit\0boot");
+            (comm.trim() == "beam.smp" && rabbit).then_some(pid)
+        })
+        .max_by_key(|pid| cpu_of(*pid))
 }
 
 /// Busy and total jiffies of the whole machine, from /proc/stat.
