@@ -168,6 +168,8 @@ pub struct Tally {
     pub tracker: Option<TrackerFigures>,
     /// A few missing deliveries, for the report.
     pub missing: Vec<String>,
+    /// A few duplicated deliveries, for the report.
+    pub duplicates: Vec<String>,
 }
 
 impl Tally {
@@ -238,7 +240,14 @@ pub fn tally(t: &TestAxis, plan: &Plan, db: &Path) -> Tally {
             } else {
                 tally.delivered += 1;
             }
-            tally.duplicated += files.max(logged).saturating_sub(1);
+            let extra = files.max(logged).saturating_sub(1);
+            tally.duplicated += extra;
+            if extra > 0 && tally.duplicates.len() < 10 {
+                tally.duplicates.push(format!(
+                    "{} -> {r}: {files} files, received {logged} times",
+                    d.document_id
+                ));
+            }
             let answered = record.is_some_and(|rec| {
                 statuses_from(rec, r)
                     .iter()
@@ -342,8 +351,9 @@ impl Row {
         assert_eq!(
             t.duplicated + t.unexpected,
             0,
-            "[{}] deliveries duplicated",
-            self.case
+            "[{}] deliveries duplicated: {:?}",
+            self.case,
+            t.duplicates
         );
         assert_eq!(t.delivered, t.expected, "[{}] deliveries", self.case);
         assert_eq!(t.answered, t.expected, "[{}] 01 in records", self.case);
