@@ -533,9 +533,9 @@ mod tests {
         let j = Arc::new(Journal::open(d.path()).unwrap());
         // The same digest twice, and the same DocumentId with other bytes
         // (a re-signed re-send), all staged and committed at once.
-        let names = ["ee", "ee", "ff"];
-        let tasks: Vec<_> = names
-            .iter()
+        let digests: [&'static str; 3] = ["ee", "ee", "ff"];
+        let tasks: Vec<_> = digests
+            .into_iter()
             .map(|digest| {
                 let j = j.clone();
                 tokio::spawn(async move { receive(&j, digest).await.1 })
