@@ -114,10 +114,10 @@ fn received_in_log(log: &str) -> BTreeMap<String, usize> {
     let mut seen = BTreeMap::new();
     for line in log.lines() {
         let line = strip_ansi(line);
-        if !line.contains(": received ") {
-            continue;
-        }
-        if let Some(rest) = line.split("document_id=").nth(1) {
+        // Exactly the "received" event (`received document_id=… from=…`),
+        // not "received twice at once; delivered once", which is the
+        // journal refusing a second copy.
+        if let Some(rest) = line.split(": received document_id=").nth(1) {
             let id = rest.split_whitespace().next().unwrap_or_default();
             *seen.entry(id.to_owned()).or_insert(0) += 1;
         }
