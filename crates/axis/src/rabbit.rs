@@ -393,6 +393,7 @@ impl RabbitAxis {
             shared: self.shared.clone(),
             q: Arc::new(q),
             live: None,
+            subscribing: None,
             backoff: Duration::from_millis(100),
         };
         // The first subscription is made here so that a missing queue or a
@@ -958,29 +959,54 @@ struct RabbitSource {
     shared: Arc<Shared>,
     q: Arc<QueueRef>,
     live: Option<LiveConsumer>,
+    /// A subscription in progress, on a task of its own. Kept here, not in
+    /// the `next` future, so that `next` is cancel-safe: a caller that drops
+    /// `next` (the adapter's `select!` does) while a subscription is being
+    /// made must not leave a consuming channel nobody reads — the broker
+    /// would hand it a prefetch of messages that stay unacknowledged, and
+    /// so undeliverable, until the connection closes (found by the fault
+    /// suite after a broker restart).
+    subscribing: Option<tokio::task::JoinHandle<Result<LiveConsumer, AxisError>>>,
     backoff: Duration,
 }
 
 impl RabbitSource {
+    /// Subscribes, to completion even if the caller stops waiting.
     async fn subscribe(&mut self) -> Result<(), AxisError> {
+        self.live = None;
+        let running = match self.subscribing.take() {
+            Some(running) => running,
+            None => tokio::spawn(Self::open_consumer(self.shared.clone(), self.q.clone())),
+        };
+        let running = self.subscribing.insert(running);
+        let result = running.await;
+        self.subscribing = None;
+        self.live = Some(result.map_err(|e| AxisError::Broker(format!("subscribing: {e}")))??);
+        Ok(())
+    }
+
+    /// A channel consuming `q`.
+    async fn open_consumer(
+        shared: Arc<Shared>,
+        q: Arc<QueueRef>,
+    ) -> Result<LiveConsumer, AxisError> {
         // A dead connection is noticed by its status; a channel-level
         // failure (consumer cancelled, queue deleted) must not tear down
         // the connection shared with the publisher and other consumers.
-        self.live = None;
-        let (conn, _) = self.shared.connection(0).await?;
+        let (conn, _) = shared.connection(0).await?;
         let channel = conn.create_channel().await?;
         channel
-            .basic_qos(self.shared.opts.prefetch, BasicQosOptions::default())
+            .basic_qos(shared.opts.prefetch, BasicQosOptions::default())
             .await?;
         let tag = format!(
             "docaxis-{}-{}-{}",
             std::process::id(),
-            self.q.queue,
-            self.shared.consumer_seq.fetch_add(1, Ordering::Relaxed)
+            q.queue,
+            shared.consumer_seq.fetch_add(1, Ordering::Relaxed)
         );
         let consumer = match channel
             .basic_consume(
-                short(&self.q.queue),
+                short(&q.queue),
                 short(&tag),
                 BasicConsumeOptions::default(),
                 FieldTable::default(),
@@ -989,16 +1015,15 @@ impl RabbitSource {
         {
             Ok(c) => c,
             Err(e) => {
-                self.shared.close_channel(&channel).await;
-                return Err(AxisError::Broker(format!("consume {}: {e}", self.q.queue)));
+                shared.close_channel(&channel).await;
+                return Err(AxisError::Broker(format!("consume {}: {e}", q.queue)));
             }
         };
-        self.live = Some(LiveConsumer {
+        Ok(LiveConsumer {
             channel: Arc::new(channel),
             consumer,
             tag,
-        });
-        Ok(())
+        })
     }
 
     fn decode(
@@ -1135,6 +1160,12 @@ impl Source for RabbitSource {
     }
 
     async fn close(&mut self) -> Result<(), AxisError> {
+        // A subscription still being made ends in a channel to close too.
+        if let Some(running) = self.subscribing.take() {
+            if let Ok(Ok(l)) = running.await {
+                self.live = Some(l);
+            }
+        }
         if let Some(l) = self.live.take() {
             let t = self.shared.opts.close_timeout;
             let _ = tokio::time::timeout(
@@ -1152,11 +1183,23 @@ impl Source for RabbitSource {
 impl Drop for RabbitSource {
     fn drop(&mut self) {
         // Close the channel explicitly (bounded) rather than just dropping
-        // it: unacked deliveries go back to the queue.
-        if let Some(l) = self.live.take() {
-            let t = self.shared.opts.close_timeout;
-            if let Ok(rt) = tokio::runtime::Handle::try_current() {
-                rt.spawn(async move {
+        // it: unacked deliveries go back to the queue. The same for the
+        // channel of a subscription still being made.
+        let live = self.live.take();
+        let subscribing = self.subscribing.take();
+        if live.is_none() && subscribing.is_none() {
+            return;
+        }
+        let t = self.shared.opts.close_timeout;
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                let mut channels: Vec<LiveConsumer> = live.into_iter().collect();
+                if let Some(running) = subscribing {
+                    if let Ok(Ok(l)) = running.await {
+                        channels.push(l);
+                    }
+                }
+                for l in channels {
                     if l.channel.status().connected() {
                         let _ = tokio::time::timeout(
                             t,
@@ -1164,8 +1207,8 @@ impl Drop for RabbitSource {
                         )
                         .await;
                     }
-                });
-            }
+                }
+            });
         }
     }
 }
