@@ -32,7 +32,7 @@ pub fn show(world: &World) -> anyhow::Result<Vec<String>> {
     };
     // Bộ TT&TT (index 3) writes to the Office of the Government (index 0).
     let (from, to) = (&world.agencies[3], &world.agencies[0]);
-    let draft = Draft::new(
+    let mut draft = Draft::new(
         organization(from.organ_id.clone(), from.name.clone()),
         vec![organization(to.organ_id.clone(), to.name.clone())],
         Code {
@@ -42,6 +42,9 @@ pub fn show(world: &World) -> anyhow::Result<Vec<String>> {
         EdDate::new(EdTimestamp::now().local().date()),
         "Báo cáo kết quả cải cách hành chính.".into(),
     );
+    // Signed now (the default is 08:00 on the promulgation date, which is
+    // in the future between midnight and 08:00 Vietnam time).
+    draft.sent_at = EdTimestamp::now();
     let message = Message::Document(Box::new(draft.build()));
     let signed = signer(world, 3)?.sign_message(&message)?;
     check(&signed).context("the demo's own signed document must verify")?;
