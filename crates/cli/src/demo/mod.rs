@@ -418,6 +418,24 @@ fn codes_heard(
         .unwrap_or_default())
 }
 
+/// How many deliveries of the plan the sender has heard about as `done`
+/// says (given the status codes heard from that recipient, and what its
+/// clerk decides).
+fn heard_by_senders(
+    running: &Running,
+    sent: &[SentDoc],
+    done: impl Fn(&[String], &Decision) -> bool,
+) -> anyhow::Result<usize> {
+    let mut n = 0;
+    for (s, d) in PLAN.iter().zip(sent) {
+        for (t, decision) in s.to {
+            let codes = codes_heard(&running.adapters[s.from], &d.document_id, AGENCIES[*t].0)?;
+            n += usize::from(done(&codes, decision));
+        }
+    }
+    Ok(n)
+}
+
 /// A document system's request for a status, dropped into `status-outbox/`.
 fn request_status(
     world: &World,
@@ -494,14 +512,7 @@ async fn exchange(
         "01 arrived, heard by the sender",
         deadline,
         || {
-            let mut n = 0;
-            for (s, d) in PLAN.iter().zip(&sent) {
-                for (t, _) in s.to {
-                    let codes =
-                        codes_heard(&running.adapters[s.from], &d.document_id, AGENCIES[*t].0)?;
-                    n += usize::from(codes.iter().any(|c| c == "01"));
-                }
-            }
+            let n = heard_by_senders(running, &sent, |codes, _| codes.iter().any(|c| c == "01"))?;
             Ok((n, deliveries))
         },
     )
@@ -607,18 +618,11 @@ async fn exchange(
         "clerks' statuses heard by the senders",
         deadline,
         || {
-            let mut n = 0;
-            for (s, d) in PLAN.iter().zip(&sent) {
-                for (t, decision) in s.to {
-                    let codes =
-                        codes_heard(&running.adapters[s.from], &d.document_id, AGENCIES[*t].0)?;
-                    n += usize::from(
-                        wanted(decision)
-                            .iter()
-                            .all(|w| codes.iter().any(|c| c == w)),
-                    );
-                }
-            }
+            let n = heard_by_senders(running, &sent, |codes, decision| {
+                wanted(decision)
+                    .iter()
+                    .all(|w| codes.iter().any(|c| c == w))
+            })?;
             Ok((n, deliveries))
         },
     )
