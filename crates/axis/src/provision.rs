@@ -82,8 +82,30 @@ fn regex_escape(s: &str) -> String {
     out
 }
 
-/// The definitions document giving each agency its user and permissions,
-/// and the tracker (if given) read access to the tap.
+/// One user of a definitions document (password stored hashed).
+fn user_entry(c: &Credential, tags: &str) -> Result<Value, AxisError> {
+    Ok(json!({
+        "name": c.user,
+        "password_hash": rabbit_password_hash(&c.password)?,
+        "hashing_algorithm": "rabbit_password_hashing_sha256",
+        "tags": tags,
+    }))
+}
+
+/// One permission entry of a definitions document.
+fn permission_entry(user: &str, vhost: &str, configure: &str, write: &str, read: &str) -> Value {
+    json!({
+        "user": user,
+        "vhost": vhost,
+        "configure": configure,
+        "write": write,
+        "read": read,
+    })
+}
+
+/// The definitions document declaring `vhost` (idempotent for one that
+/// exists), giving each agency its user and permissions, and the tracker
+/// (if given) read access to the tap.
 pub fn definitions(
     prefix: &str,
     vhost: &str,
@@ -95,36 +117,48 @@ pub fn definitions(
     let mut permissions = Vec::new();
     for a in agencies {
         validate_agency_id(&a.user)?;
-        users.push(json!({
-            "name": a.user,
-            "password_hash": rabbit_password_hash(&a.password)?,
-            "hashing_algorithm": "rabbit_password_hashing_sha256",
-            "tags": "",
-        }));
-        permissions.push(json!({
-            "user": a.user,
-            "vhost": vhost,
-            "configure": "^$",
-            "write": format!("^{p}\\.(documents|statuses|dead)$"),
-            "read": format!("^{p}\\.(in|dlq)\\.{}$", regex_escape(&a.user)),
-        }));
+        users.push(user_entry(a, "")?);
+        permissions.push(permission_entry(
+            &a.user,
+            vhost,
+            "^$",
+            &format!("^{p}\\.(documents|statuses|dead)$"),
+            &format!("^{p}\\.(in|dlq)\\.{}$", regex_escape(&a.user)),
+        ));
     }
     if let Some(t) = tracker {
-        users.push(json!({
-            "name": t.user,
-            "password_hash": rabbit_password_hash(&t.password)?,
-            "hashing_algorithm": "rabbit_password_hashing_sha256",
-            "tags": "",
-        }));
-        permissions.push(json!({
-            "user": t.user,
-            "vhost": vhost,
-            "configure": "^$",
-            "write": format!("^{p}\\.dead$"),
-            "read": format!("^{p}\\.tap(\\.dlq)?$"),
-        }));
+        users.push(user_entry(t, "")?);
+        permissions.push(permission_entry(
+            &t.user,
+            vhost,
+            "^$",
+            &format!("^{p}\\.dead$"),
+            &format!("^{p}\\.tap(\\.dlq)?$"),
+        ));
     }
-    Ok(json!({ "users": users, "permissions": permissions }))
+    Ok(json!({ "vhosts": [{ "name": vhost }], "users": users, "permissions": permissions }))
+}
+
+/// Adds to `defs` (from [`definitions`]) full rights on `vhost` for the
+/// operator `user`, and the user itself, tagged administrator, when its
+/// `credential` is given (a broker booting from the definitions has no
+/// other administrator); without it the user must exist already.
+pub fn grant_operator(
+    defs: &mut Value,
+    vhost: &str,
+    user: &str,
+    credential: Option<&Credential>,
+) -> Result<(), AxisError> {
+    if let Some(c) = credential {
+        let entry = user_entry(c, "administrator")?;
+        if let Some(users) = defs["users"].as_array_mut() {
+            users.push(entry);
+        }
+    }
+    if let Some(permissions) = defs["permissions"].as_array_mut() {
+        permissions.push(permission_entry(user, vhost, ".*", ".*", ".*"));
+    }
+    Ok(())
 }
 
 /// Import `defs` into the local broker node with

@@ -140,24 +140,8 @@ pub fn run(cmd: BrokerCmd, format: OutputFormat) -> anyhow::Result<()> {
             let tracker = credential(a.tracker_user.clone())?;
             let admin = a.admin_user.clone().map(credential).transpose()?;
             let mut defs = provision::definitions("docaxis", &a.vhost, &agencies, Some(&tracker))?;
-            defs["vhosts"] = serde_json::json!([{ "name": a.vhost }]);
             if let Some(admin) = &admin {
-                defs["users"]
-                    .as_array_mut()
-                    .expect("users")
-                    .push(serde_json::json!({
-                        "name": admin.user,
-                        "password_hash": provision::rabbit_password_hash(&admin.password)?,
-                        "hashing_algorithm": "rabbit_password_hashing_sha256",
-                        "tags": "administrator",
-                    }));
-                defs["permissions"]
-                    .as_array_mut()
-                    .expect("permissions")
-                    .push(serde_json::json!({
-                        "user": admin.user, "vhost": a.vhost,
-                        "configure": ".*", "write": ".*", "read": ".*",
-                    }));
+                provision::grant_operator(&mut defs, &a.vhost, &admin.user, Some(admin))?;
             }
             let everyone: Vec<&Credential> = agencies
                 .iter()

@@ -81,14 +81,8 @@ impl DemoBroker {
             password: provision::generate_password()?,
         };
         let mut defs = provision::definitions("docaxis", &vhost, &agencies, Some(&tracker))?;
-        defs["vhosts"] = serde_json::json!([{ "name": vhost }]);
-        defs["permissions"]
-            .as_array_mut()
-            .expect("definitions have permissions")
-            .push(serde_json::json!({
-                "user": operator_user, "vhost": vhost,
-                "configure": ".*", "write": ".*", "read": ".*",
-            }));
+        // The URL's user is the demo's operator: it declares the topology.
+        provision::grant_operator(&mut defs, &vhost, &operator_user, None)?;
         provision::import_with_rabbitmqctl(&defs).with_context(|| {
             "the RabbitMQ demo creates a vhost and one user per agency with rabbitmqctl, \
              so it runs on the broker's host (as root or the rabbitmq user); \
