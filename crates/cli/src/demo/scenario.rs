@@ -147,6 +147,22 @@ pub struct Expected {
     pub recall_agreed: u64,
 }
 
+impl Expected {
+    /// The same figures, as the tracker counted them.
+    pub fn of(f: &docaxis_tracker::state::Figures) -> Expected {
+        Expected {
+            documents: f.documents,
+            expected: f.expected,
+            arrived: f.arrived,
+            accepted: f.accepted,
+            refused: f.refused,
+            completed: f.completed,
+            recalled: f.recalled,
+            recall_agreed: f.recall_agreed,
+        }
+    }
+}
+
 /// The figures `plan` must produce.
 pub fn expected(plan: &[Send]) -> Expected {
     let mut e = Expected {
