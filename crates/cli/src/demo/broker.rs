@@ -60,13 +60,14 @@ fn split_url(url: &str) -> anyhow::Result<Parts> {
 }
 
 impl DemoBroker {
-    /// Creates the vhost `docaxis-demo-<random>`, the agencies' users and
-    /// the tracker's, with `rabbitmqctl import_definitions`.
-    pub fn create(url: &str, agencies: &[&str]) -> anyhow::Result<DemoBroker> {
+    /// Creates the vhost `<prefix>-<random>` (`docaxis-demo-…` for the
+    /// demo, `docaxis-bench-…` for the bench), the agencies' users and the
+    /// tracker's, with `rabbitmqctl import_definitions`.
+    pub fn create(url: &str, prefix: &str, agencies: &[&str]) -> anyhow::Result<DemoBroker> {
         let p = split_url(url)?;
         let operator_user = p.userinfo.split(':').next().unwrap_or("guest").to_owned();
         let tag = &provision::generate_password()?[..8];
-        let vhost = format!("docaxis-demo-{tag}");
+        let vhost = format!("{prefix}-{tag}");
         let agencies = agencies
             .iter()
             .map(|a| {

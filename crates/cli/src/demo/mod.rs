@@ -15,10 +15,11 @@
 //! By default it runs on the embedded axis in its working directory (no
 //! broker needed); `--amqp URL` runs it on RabbitMQ.
 
-mod broker;
+// broker, scenario and world serve `docaxis bench` too.
+pub(crate) mod broker;
 mod refusals;
-mod scenario;
-mod world;
+pub(crate) mod scenario;
+pub(crate) mod world;
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -203,7 +204,7 @@ async fn run_async(a: DemoArgs, format: OutputFormat) -> anyhow::Result<()> {
     };
     let ids: Vec<&str> = AGENCIES.iter().map(|(id, _)| *id).collect();
     let rabbit = match &a.amqp {
-        Some(url) => Some(broker::DemoBroker::create(url, &ids)?),
+        Some(url) => Some(broker::DemoBroker::create(url, "docaxis-demo", &ids)?),
         None => None,
     };
     let result = demo(&a, format, &work, rabbit.as_ref(), started).await;
@@ -255,7 +256,7 @@ async fn demo(
     } else {
         "axis operator: root key, signed directory of ten agencies, embedded axis"
     });
-    let world = world::create(work, axis_for, &tracker_url, listen)?;
+    let world = world::create(work, AGENCIES, axis_for, &tracker_url, listen)?;
     // `docaxis broker setup`: the exchanges, one queue per agency, the
     // dead-letter queues and the tracker's tap, before anyone sends.
     let operator = docaxis_axis::connect(Some(&operator_url))

@@ -58,7 +58,7 @@ pub trait AxisFor {
 /// The demo's world on disk.
 #[derive(Debug)]
 pub struct World {
-    /// The agencies, in [`AGENCIES`] order.
+    /// The agencies, in the order given to [`create`].
     pub agencies: Vec<Installed>,
     /// The signed directory file.
     pub directory: PathBuf,
@@ -77,9 +77,11 @@ fn key_id(organ: &str, i: usize, now: OffsetDateTime) -> String {
     format!("{short}-{}-{i}", now.year())
 }
 
-/// Creates the operator's and the agencies' files under `root`.
+/// Creates the operator's and the agencies' files under `root`, for
+/// `agencies` (OrganId, name): the demo's [`AGENCIES`], or the bench's.
 pub fn create(
     root: &Path,
+    agencies: &[(&str, &str)],
     axis: &dyn AxisFor,
     tracker_axis: &str,
     tracker_listen: SocketAddr,
@@ -93,8 +95,8 @@ pub fn create(
     keys::write_public_key(&root_pub, &root_key.verifying_key())?;
 
     let mut directory = Directory::new(now);
-    let mut agencies = Vec::new();
-    for (i, (organ, name)) in AGENCIES.iter().enumerate() {
+    let mut installed = Vec::new();
+    for (i, (organ, name)) in agencies.iter().enumerate() {
         let organ_id = OrganId::parse(organ).context("a demo agency id")?;
         let home = root.join("agencies").join(organ);
         std::fs::create_dir_all(&home)?;
@@ -115,7 +117,7 @@ pub fn create(
         let config = home.join("agency.toml");
         let toml = agency_toml(organ, &kid, &home, &axis.url_for(organ), root);
         std::fs::write(&config, toml)?;
-        agencies.push(Installed {
+        installed.push(Installed {
             organ_id,
             name: (*name).to_owned(),
             home,
@@ -140,7 +142,7 @@ pub fn create(
         ),
     )?;
     Ok(World {
-        agencies,
+        agencies: installed,
         directory: directory_file,
         root_pub,
         tracker_db,
