@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod adapter_cmd;
+mod bench;
 mod broker_cmd;
 mod demo;
 mod directory_cmd;
@@ -61,6 +62,8 @@ struct Cli {
 enum Command {
     /// See the whole axis work: ten agencies exchange the seed articles, statuses come back, the tracker counts.
     Demo(demo::DemoArgs),
+    /// Measure the axis end to end: N agencies' adapters and the tracker over RabbitMQ, beside bare lapin.
+    Bench(bench::BenchArgs),
     /// Compose an edXML document from a text file and a few facts.
     New(message_cmd::NewArgs),
     /// Check edXML files: structure, mandatory fields, dates, recipients, manifest.
@@ -104,6 +107,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Demo(a) => demo::run(a, cli.format),
+        Command::Bench(a) => bench::run(a, cli.format),
         Command::New(a) => message_cmd::new(a, cli.format),
         Command::Validate(a) => message_cmd::validate(a, cli.format),
         Command::Sign(a) => message_cmd::sign(a, cli.format),

@@ -1,0 +1,316 @@
+//! The processes the bench runs and watches: each adapter and the tracker
+//! as a real `docaxis … run` process (so that its CPU time and memory are
+//! its own), the broker's Erlang VM, and the bench itself — all read from
+//! /proc, the way `top` reads them.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use serde::Serialize;
+
+/// Clock ticks per second of /proc/<pid>/stat's utime and stime (USER_HZ,
+/// 100 on every Linux architecture docaxis runs on).
+const TICKS_PER_SECOND: u64 = 100;
+
+/// CPU time (user + system) of process `pid` so far, from
+/// /proc/<pid>/stat (zero once it is gone).
+pub fn cpu_of(pid: u32) -> Duration {
+    cpu_from_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default())
+}
+
+/// CPU time of this process (the bench: the document systems' work and the
+/// measuring).
+pub fn cpu_of_self() -> Duration {
+    cpu_from_stat(&std::fs::read_to_string("/proc/self/stat").unwrap_or_default())
+}
+
+fn cpu_from_stat(stat: &str) -> Duration {
+    // After the command name (in parentheses, possibly with spaces): the
+    // state is token 0, utime and stime (fields 14 and 15) tokens 11 and 12.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let tok: Vec<&str> = rest.split_whitespace().collect();
+    let field = |i: usize| tok.get(i).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0);
+    Duration::from_millis((field(11) + field(12)) * 1000 / TICKS_PER_SECOND)
+}
+
+/// A field of /proc/<pid>/status in kB (`VmRSS:`, `VmHWM:`), 0 if absent.
+pub fn status_kb(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// The broker's Erlang VM on this machine: of the RabbitMQ nodes running
+/// (test suites may start nodes of their own), the one that has worked the
+/// most. `None` when the broker runs elsewhere.
+pub fn broker_pid() -> Option<u32> {
+    std::fs::read_dir("/proc")
+        .ok()?
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+            let comm = std::fs::read_to_string(e.path().join("comm")).ok()?;
+            let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+            let rabbit = String::from_utf8_lossy(&cmdline).contains("rabbit\0boot");
+            (comm.trim() == "beam.smp" && rabbit).then_some(pid)
+        })
+        .max_by_key(|pid| cpu_of(*pid))
+}
+
+/// The 1-, 5- and 15-minute load averages.
+pub fn load_average() -> [f64; 3] {
+    let s = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let mut v = s.split_whitespace().map(|x| x.parse().unwrap_or(0.0));
+    [
+        v.next().unwrap_or(0.0),
+        v.next().unwrap_or(0.0),
+        v.next().unwrap_or(0.0),
+    ]
+}
+
+/// Busy and total jiffies of the whole machine, from /proc/stat.
+pub fn machine_jiffies() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let v: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    let total: u64 = v.iter().sum();
+    let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
+    (total.saturating_sub(idle), total)
+}
+
+/// One `docaxis … run` process started by the bench, its stderr in a log
+/// file. Killed (SIGKILL) when dropped, so that a failing bench never
+/// leaves processes behind.
+#[derive(Debug)]
+pub struct Proc {
+    /// What it is: an OrganId, or `tracker`.
+    pub name: String,
+    child: Child,
+    /// Its stderr.
+    pub log: PathBuf,
+}
+
+impl Proc {
+    /// Starts this very binary with `args` (e.g. `adapter run --config F`),
+    /// its stderr going to `log`. Only the configuration file decides: the
+    /// caller's `DOCAXIS_*` overrides are not passed on (but `DOCAXIS_LOG`,
+    /// the log level, is).
+    pub fn spawn(name: &str, args: &[&str], config: &Path, log: PathBuf) -> anyhow::Result<Proc> {
+        let exe = std::env::current_exe().context("where is the docaxis binary?")?;
+        let mut cmd = Command::new(exe);
+        cmd.args(args).arg(config);
+        for (k, _) in std::env::vars_os() {
+            let k = k.to_string_lossy().into_owned();
+            if k.starts_with("DOCAXIS_") && k != "DOCAXIS_LOG" {
+                cmd.env_remove(k);
+            }
+        }
+        let file = File::create(&log).with_context(|| format!("creating {}", log.display()))?;
+        let child = cmd
+            // Plain log lines, to count warnings and errors in.
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .with_context(|| format!("starting {name}"))?;
+        Ok(Proc {
+            name: name.to_owned(),
+            child,
+            log,
+        })
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Still running?
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// SIGTERM, then SIGKILL if it has not exited within `grace`. Returns
+    /// whether it exited by itself, cleanly.
+    pub fn stop(&mut self, grace: Duration) -> bool {
+        if !self.alive() {
+            return self.child.wait().is_ok_and(|s| s.success());
+        }
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status();
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                return s.success();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        false
+    }
+
+    /// How long its log is now (to count what a pass logged).
+    pub fn log_len(&self) -> u64 {
+        std::fs::metadata(&self.log).map_or(0, |m| m.len())
+    }
+
+    /// Warnings and errors in its log from byte `from` on, and the first
+    /// few of them.
+    pub fn log_problems(&self, from: u64) -> LogProblems {
+        let log = std::fs::read(&self.log).unwrap_or_default();
+        let from = (from as usize).min(log.len());
+        LogProblems::of(&String::from_utf8_lossy(&log[from..]))
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if self.alive() {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// What a process's log says went wrong.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LogProblems {
+    /// Lines at ERROR level.
+    pub errors: usize,
+    /// Lines at WARN level.
+    pub warnings: usize,
+    /// The first lines of either, to see what they were.
+    pub first: Vec<String>,
+}
+
+impl LogProblems {
+    /// Counts the levels of `log` (tracing's fmt lines:
+    /// `2026-… ERROR target: message`).
+    fn of(log: &str) -> LogProblems {
+        let mut p = LogProblems::default();
+        for line in log.lines() {
+            let line = without_ansi(line);
+            let level = line.split_whitespace().nth(1).unwrap_or("");
+            match level {
+                "ERROR" => p.errors += 1,
+                "WARN" => p.warnings += 1,
+                _ => continue,
+            }
+            if p.first.len() < 3 {
+                p.first.push(line.chars().take(300).collect());
+            }
+        }
+        p
+    }
+}
+
+/// `line` without terminal colour sequences (`ESC [ … m`), should a log
+/// have them after all.
+fn without_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The memory of each watched process: sampled VmRSS (every 200 ms, until
+/// [`RssWatch::finish`]), for the peak and the start/middle/end of a pass.
+pub struct RssWatch {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<Vec<Vec<u64>>>>,
+}
+
+impl RssWatch {
+    /// Starts sampling `pids`.
+    pub fn start(pids: Vec<u32>) -> RssWatch {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let s = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut samples: Vec<Vec<u64>> = vec![Vec::new(); pids.len()];
+            loop {
+                for (pid, v) in pids.iter().zip(&mut samples) {
+                    v.push(status_kb(*pid, "VmRSS:"));
+                }
+                if s.load(std::sync::atomic::Ordering::Relaxed) {
+                    return samples;
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        });
+        RssWatch {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops sampling; per process, its samples in kB (at least one).
+    pub fn finish(mut self) -> Vec<Vec<u64>> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread
+            .take()
+            .and_then(|t| t.join().ok())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for RssWatch {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_time_is_read_past_a_command_name_with_spaces() {
+        let stat =
+            "42 (tokio runtime) S 1 42 42 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 9 0 100 0 0";
+        assert_eq!(cpu_from_stat(stat), Duration::from_millis(3000));
+        assert!(cpu_of_self() < Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn log_levels_are_counted_not_words_in_messages() {
+        let log = "2026-11-22T18:00:00.000Z  WARN docaxis_adapter: slow fsync\n\
+                   2026-11-22T18:00:01.000Z ERROR docaxis_adapter: cannot publish\n\
+                   2026-11-22T18:00:02.000Z  INFO docaxis_adapter: ERROR in the subject is fine\n";
+        let p = LogProblems::of(log);
+        assert_eq!((p.errors, p.warnings, p.first.len()), (1, 1, 2));
+        let coloured =
+            "2026-11-22T18:00:00.000Z \u{1b}[33m WARN\u{1b}[0m \u{1b}[2mdocaxis\u{1b}[0m: x";
+        assert_eq!(LogProblems::of(coloured).warnings, 1);
+    }
+
+    #[test]
+    fn this_process_has_a_resident_set() {
+        assert!(status_kb(std::process::id(), "VmRSS:") > 0);
+        assert!(machine_jiffies().1 > 0);
+    }
+}
