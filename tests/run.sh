@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # The docaxis test command: installs what the suites need if it is missing,
-# then runs formatting, lint and every test of the workspace once.
+# then runs formatting, lint, every test of the workspace once, and a short
+# run of the fuzz targets.
 #
 #   bash tests/run.sh
 #
 # Needs: cargo; root (or sudo) only if something must be installed.
 # What it installs when missing: xmllint (Debian libxml2-utils, for the XSD
 # checks), Debian's chromium (the dashboard's browser test), RabbitMQ (Debian rabbitmq-server, for the axis tests, started if
-# down), and Python's lxml and cryptography (the independent XML-DSig
-# implementation of the interop test).
+# down), Python's lxml and cryptography (the independent XML-DSig
+# implementation of the interop test), and cargo-fuzz.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -47,3 +48,12 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 say "cargo test --workspace"
 cargo test --workspace --locked
+
+# The parser, canonicalizer and verifier fuzz targets, a short run on every
+# change (fuzz/README.md has the long runs). FUZZ_SECS=0 skips it.
+fuzz_secs="${FUZZ_SECS:-12}"
+if [ "$fuzz_secs" != 0 ]; then
+  say "fuzzing: parse, c14n, c14n_stream, verify, verify_mutate for ${fuzz_secs} s each"
+  command -v cargo-fuzz >/dev/null || { echo "installing cargo-fuzz"; cargo install --locked -q cargo-fuzz; }
+  FUZZ_SANITIZER=none fuzz/run-ci.sh "$fuzz_secs" parse c14n c14n_stream verify verify_mutate
+fi
