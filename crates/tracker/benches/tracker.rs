@@ -20,6 +20,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use docaxis_tracker::decode::{decode, decode_full};
+use docaxis_tracker::extract::extract_quick_xml;
 use docaxis_tracker::state::{Filter, Granularity};
 use docaxis_tracker::{synth, Thresholds, Tracker};
 
@@ -170,19 +171,29 @@ fn main() {
         secs(xml_cpu),
         parsed as f64 / secs(xml_cpu)
     );
-    for (what, f) in [
+    type Decoder = Box<dyn Fn(&docaxis_axis::Envelope, &str)>;
+    let decoders: [(&str, Decoder); 3] = [
         (
             "of which decoding alone (header fields, crate::extract)",
-            decode as fn(&_, &str, i64) -> _,
+            Box::new(|e, r| drop(std::hint::black_box(decode(e, r, 0).unwrap()))),
+        ),
+        (
+            "for comparison, the extractor's quick-xml reader alone",
+            Box::new(|e, _| {
+                drop(std::hint::black_box(
+                    extract_quick_xml(e.payload()).unwrap(),
+                ))
+            }),
         ),
         (
             "for comparison, decoding with the full edXML parser",
-            decode_full,
+            Box::new(|e, r| drop(std::hint::black_box(decode_full(e, r, 0).unwrap()))),
         ),
-    ] {
+    ];
+    for (what, f) in decoders {
         let ((), w, c) = measure(|| {
             for (e, r) in copies.iter().take(5000) {
-                std::hint::black_box(f(e, r, 0).unwrap());
+                f(e, r);
             }
         });
         println!(

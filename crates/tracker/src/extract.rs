@@ -16,31 +16,61 @@
 //!   `StatusCode`, `Description` and `Timestamp`;
 //! * both: `MessageHeader/From/OrganId` (only compared with the envelope).
 //!
-//! All of them are in `edXMLHeader`, which comes before the body (and the
-//! attachments) in every message, so reading stops at `</edXMLHeader>`.
+//! # Where reading stops
+//!
+//! All of them are in `MessageHeader` and the first `TraceHeader`, inside
+//! `edXMLHeader`, before the signature, the body and the attachments.
+//! Reading stops as soon as `MessageHeader` and one `TraceHeader` have been
+//! closed: the signature that follows is half a status's header and a
+//! quarter of a document's. The full parser takes the header's children in
+//! any order and refuses a repeated one, so on a message it accepts the
+//! fields read by then are the fields it reads.
+//!
+//! Stopping early must not make a cut message look whole, so it is done
+//! only when the message ends with the end tag of its root element (white
+//! space after it allowed), which a message cut before its end does not;
+//! any other message (cut short, or with a comment after its root) is read
+//! to `</edXMLHeader>`.
+//!
+//! # Two readers, one field reader
+//!
+//! [`extract_fast`] is a byte scanner for the plain XML signed messages are
+//! made of: ASCII names, quoted attributes, namespace declarations, text
+//! with the predefined entities and character references, comments, CDATA.
+//! On anything else (a DOCTYPE, a processing instruction, an XML
+//! declaration it does not know, a byte-order mark, white space in an end
+//! tag, an undeclared prefix...) and on every refusal it gives up, and
+//! [`extract_quick_xml`], the quick-xml streaming reader, decides ([`extract`]
+//! does that). Both drive the same field reader (which element is where,
+//! each once, the values parsed, when to stop), so they can only differ in
+//! how they cut the bytes into tags and text; the tests run both on every
+//! input and require the same answer whenever the scanner gives one.
 //!
 //! # What is checked, what is not
 //!
 //! Every field read is checked as the full parser checks it: the element
 //! is in the edXML namespace at its place, appears once, holds text only,
-//! and its value parses (`OrganId`, `Priority`, `StatusCode`, timestamps);
-//! entities other than the five predefined ones and character references,
-//! a DTD, bad UTF-8, unbalanced tags and nesting deeper than
-//! [`MAX_DEPTH`] are refused. Every `TraceHeader` is checked, and at least
-//! one is required. What the tracker does not read (the subject, the body,
-//! the signature) is not checked: the recipients' adapters do that and
-//! answer a bad message with a 02 status, which the tracker counts. So on a
-//! message the full parser accepts, [`extract`] gives the same fields (the
-//! tests compare the two); a message it refuses is refused by the full
-//! parser too (the fields it reads are wrong), never the reverse for the
-//! fields both read.
+//! and its value parses (`OrganId`, `Priority`, `StatusCode`, timestamps).
+//! In everything read (up to where reading stops), entities other than the
+//! five predefined ones and character references, a DTD, bad UTF-8,
+//! undeclared namespace prefixes, unbalanced tags and nesting deeper than
+//! [`MAX_DEPTH`] are refused; no entity is ever expanded. Every
+//! `TraceHeader` read is checked, and at least one is required. What the
+//! tracker does not read (the subject, the body, the signature) is not
+//! checked: the recipients' adapters do that and answer a bad message with
+//! a 02 status, which the tracker counts. So on a message the full parser
+//! accepts, [`extract`] gives the same fields (the tests compare the two);
+//! a message it refuses is refused by the full parser too (the fields it
+//! reads are wrong), never the reverse for the fields both read.
 
 use std::borrow::Cow;
 
 use docaxis_edxml::{EdTimestamp, OrganId, Priority, StatusCode, DSIG_NS, EDXML_NS};
-use quick_xml::events::{BytesStart, Event};
+use quick_xml::events::Event;
 use quick_xml::name::ResolveResult;
 use quick_xml::NsReader;
+
+mod scan;
 
 /// Deepest nesting accepted (the edXML header is 5 levels deep; the
 /// signature inside it a few more).
@@ -86,6 +116,124 @@ pub enum Extracted {
     },
 }
 
+/// Read the tracker's fields from `payload` (see the module docs): the
+/// byte scanner's answer when it has one, quick-xml's otherwise.
+pub fn extract(payload: &[u8]) -> Result<Extracted, ExtractError> {
+    match extract_fast(payload) {
+        Some(fields) => Ok(fields),
+        None => extract_quick_xml(payload),
+    }
+}
+
+/// The byte scanner alone: the fields, or `None` when it cannot be sure
+/// of the answer (input it does not read, or a refusal, which
+/// [`extract_quick_xml`] then explains). Public for the tests and the
+/// bench, which compare the two readers.
+pub fn extract_fast(payload: &[u8]) -> Option<Extracted> {
+    let mut reading = Reading::new(payload);
+    let end = scan::scan(payload, &mut reading)?;
+    utf8(&payload[..end]).ok()?;
+    reading.finish().ok()
+}
+
+/// The quick-xml streaming reader alone: it decides every input.
+pub fn extract_quick_xml(payload: &[u8]) -> Result<Extracted, ExtractError> {
+    let mut reader = NsReader::from_reader(payload);
+    let config = reader.config_mut();
+    config.expand_empty_elements = false;
+    config.check_end_names = true;
+    config.check_comments = true;
+    config.trim_text(false);
+
+    let mut reading = Reading::new(payload);
+    let mut first = true;
+    loop {
+        let (ns, event) = reader
+            .read_resolved_event()
+            .map_err(|e| ExtractError(format!("malformed XML: {e}")))?;
+        let ns = match ns {
+            ResolveResult::Unknown(p) => {
+                return refuse(format!(
+                    "undeclared namespace prefix {:?}",
+                    String::from_utf8_lossy(&p)
+                ))
+            }
+            ResolveResult::Unbound => Ns::Unbound,
+            ResolveResult::Bound(n) => Ns::of(n.as_ref()),
+        };
+        match event {
+            Event::Start(e) => {
+                reading.start(ns, e.name().as_ref(), e.local_name().as_ref(), false)?
+            }
+            Event::Empty(e) => {
+                reading.start(ns, e.name().as_ref(), e.local_name().as_ref(), true)?
+            }
+            Event::End(_) => {
+                if reading.end()? {
+                    break;
+                }
+            }
+            Event::Text(t) => reading.chars(t.into_inner(), false)?,
+            Event::CData(c) => reading.chars(c.into_inner(), true)?,
+            Event::GeneralRef(r) => reading.reference(&r)?,
+            Event::DocType(_) => return refuse("a DTD is not allowed"),
+            Event::Decl(decl) => {
+                if !first {
+                    return refuse("an XML declaration is only allowed at the very start");
+                }
+                if let Some(enc) = decl.encoding() {
+                    let enc = enc.map_err(|e| ExtractError(format!("malformed XML: {e}")))?;
+                    if !enc.eq_ignore_ascii_case(b"utf-8") {
+                        return refuse(format!(
+                            "encoding {:?} is not UTF-8",
+                            String::from_utf8_lossy(&enc)
+                        ));
+                    }
+                }
+            }
+            Event::PI(pi) => {
+                if pi.target().eq_ignore_ascii_case(b"xml") {
+                    return refuse("an XML declaration is only allowed at the very start");
+                }
+            }
+            Event::Comment(_) => {}
+            Event::Eof => return refuse("the message ends without an edXMLHeader"),
+        }
+        first = false;
+    }
+    let end = usize::try_from(reader.buffer_position()).unwrap_or(payload.len());
+    utf8(&payload[..end.min(payload.len())])?;
+    reading.finish()
+}
+
+fn utf8(read: &[u8]) -> Result<(), ExtractError> {
+    std::str::from_utf8(read)
+        .map(drop)
+        .map_err(|e| ExtractError(format!("not UTF-8 (at byte {})", e.valid_up_to())))
+}
+
+/// The namespace of an element, as far as the field reader cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ns {
+    Edxml,
+    Dsig,
+    /// No namespace.
+    Unbound,
+    Other,
+}
+
+impl Ns {
+    fn of(uri: &[u8]) -> Ns {
+        if uri == EDXML_NS.as_bytes() {
+            Ns::Edxml
+        } else if uri == DSIG_NS.as_bytes() {
+            Ns::Dsig
+        } else {
+            Ns::Other
+        }
+    }
+}
+
 /// The leaves read, by their path below `edXMLHeader`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Leaf {
@@ -122,17 +270,21 @@ enum Place {
     Skip,
 }
 
+/// A leaf's text as read: borrowed from the message when it is one piece.
+type Value<'a> = Option<Cow<'a, str>>;
+
 /// One value per leaf, `Some` once seen (a second one is refused).
 #[derive(Default)]
-struct Seen {
-    document_id: Option<String>,
-    status_code: Option<String>,
-    description: Option<String>,
-    timestamp: Option<String>,
-    from_organ_id: Option<String>,
-    priority: Option<String>,
-    response_organ_id: Option<String>,
-    response_document_id: Option<String>,
+struct Seen<'a> {
+    document_id: Value<'a>,
+    status_code: Value<'a>,
+    description: Value<'a>,
+    timestamp: Value<'a>,
+    from_organ_id: Value<'a>,
+    priority: Value<'a>,
+    response_organ_id: Value<'a>,
+    response_document_id: Value<'a>,
+    root: bool,
     envelope: bool,
     header: bool,
     from: bool,
@@ -140,12 +292,16 @@ struct Seen {
     response_for: bool,
     trace_list: bool,
     message_header: bool,
+    /// `</MessageHeader>` was read.
+    message_header_closed: bool,
+    /// A `</TraceHeader>` was read.
+    trace_header_closed: bool,
     /// Per TraceHeader: OrganId and Timestamp texts.
-    trace: Vec<(Option<String>, Option<String>)>,
+    trace: Vec<(Value<'a>, Value<'a>)>,
 }
 
-impl Seen {
-    fn slot(&mut self, leaf: Leaf) -> &mut Option<String> {
+impl<'a> Seen<'a> {
+    fn slot(&mut self, leaf: Leaf) -> &mut Value<'a> {
         match leaf {
             Leaf::DocumentId => &mut self.document_id,
             Leaf::StatusCode => &mut self.status_code,
@@ -159,6 +315,166 @@ impl Seen {
             Leaf::TraceTimestamp => &mut self.trace.last_mut().expect("inside a TraceHeader").1,
         }
     }
+}
+
+/// The text of the leaf being read: borrowed from the message while it is
+/// one piece (the usual case), owned once a second piece (a reference,
+/// CDATA, text after a comment) joins it.
+#[derive(Default)]
+struct Text<'a>(Option<Cow<'a, str>>);
+
+impl<'a> Text<'a> {
+    fn push(&mut self, piece: Cow<'a, str>) {
+        match &mut self.0 {
+            None => self.0 = Some(piece),
+            Some(text) => text.to_mut().push_str(&piece),
+        }
+    }
+
+    fn push_char(&mut self, ch: char) {
+        match &mut self.0 {
+            None => self.0 = Some(Cow::Owned(ch.to_string())),
+            Some(text) => text.to_mut().push(ch),
+        }
+    }
+
+    fn take(&mut self) -> Cow<'a, str> {
+        self.0.take().unwrap_or_default()
+    }
+}
+
+/// The field reader both tokenizers drive, event by event.
+struct Reading<'a> {
+    /// The places of the open elements, `depth` of them.
+    places: [Place; MAX_DEPTH],
+    depth: usize,
+    seen: Seen<'a>,
+    text: Text<'a>,
+    /// The qualified name of the end tag the message ends with, while
+    /// reading may stop early (see the module docs).
+    last_end_tag: Option<&'a [u8]>,
+}
+
+impl<'a> Reading<'a> {
+    fn new(payload: &'a [u8]) -> Reading<'a> {
+        Reading {
+            places: [Place::Skip; MAX_DEPTH],
+            depth: 0,
+            seen: Seen::default(),
+            text: Text::default(),
+            last_end_tag: final_end_tag(payload),
+        }
+    }
+
+    fn top(&self) -> Option<Place> {
+        self.depth.checked_sub(1).map(|i| self.places[i])
+    }
+
+    /// A start tag (`empty`: `<x/>`) with its qualified and local names.
+    fn start(
+        &mut self,
+        ns: Ns,
+        qname: &[u8],
+        local: &[u8],
+        empty: bool,
+    ) -> Result<(), ExtractError> {
+        if self.depth >= MAX_DEPTH {
+            return refuse(format!("nested deeper than {MAX_DEPTH} elements"));
+        }
+        if self.depth == 0 && self.last_end_tag != Some(qname) {
+            // Not known to be whole: read up to the header's end.
+            self.last_end_tag = None;
+        }
+        let place = open(self.top(), ns, local, &mut self.seen)?;
+        if empty {
+            if let Place::Leaf(leaf) = place {
+                store(&mut self.seen, leaf, Cow::Borrowed(""))?;
+            }
+        } else {
+            self.places[self.depth] = place;
+            self.depth += 1;
+            if let Place::Leaf(_) = place {
+                self.text = Text::default();
+            }
+        }
+        Ok(())
+    }
+
+    /// An end tag (the tokenizer checked that it matches): `true` when
+    /// everything needed has been read.
+    fn end(&mut self) -> Result<bool, ExtractError> {
+        let Some(top) = self.depth.checked_sub(1) else {
+            return refuse("end tag without a start tag");
+        };
+        self.depth = top;
+        match self.places[top] {
+            Place::Leaf(leaf) => {
+                let text = self.text.take();
+                store(&mut self.seen, leaf, text)?;
+            }
+            Place::Header => return Ok(true),
+            Place::MessageHeader => self.seen.message_header_closed = true,
+            Place::TraceHeader => self.seen.trace_header_closed = true,
+            _ => {}
+        }
+        Ok(self.last_end_tag.is_some()
+            && self.seen.message_header_closed
+            && self.seen.trace_header_closed)
+    }
+
+    /// Text (`cdata`: a CDATA section's content), one piece between
+    /// markup and references.
+    fn chars(&mut self, piece: Cow<'a, [u8]>, cdata: bool) -> Result<(), ExtractError> {
+        if let Some(Place::Leaf(_)) = self.top() {
+            let piece = match piece {
+                Cow::Borrowed(b) => Cow::Borrowed(
+                    std::str::from_utf8(b).map_err(|_| ExtractError("text is not UTF-8".into()))?,
+                ),
+                Cow::Owned(b) => Cow::Owned(
+                    String::from_utf8(b).map_err(|_| ExtractError("text is not UTF-8".into()))?,
+                ),
+            };
+            self.text.push(normalize_line_ends(piece));
+        } else if self.depth == 0 && (cdata || !piece.iter().all(|b| b.is_ascii_whitespace())) {
+            return refuse("text outside the root element");
+        }
+        Ok(())
+    }
+
+    /// An entity or character reference (`&name;`).
+    fn reference(&mut self, name: &[u8]) -> Result<(), ExtractError> {
+        let name =
+            std::str::from_utf8(name).map_err(|_| ExtractError("reference is not UTF-8".into()))?;
+        let ch = reference(name)?;
+        if self.depth == 0 {
+            return refuse("reference outside the root element");
+        }
+        if let Some(Place::Leaf(_)) = self.top() {
+            self.text.push_char(ch);
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<Extracted, ExtractError> {
+        finish(self.seen)
+    }
+}
+
+/// The qualified name in the end tag `payload` ends with (white space
+/// after it allowed), if it ends with one.
+fn final_end_tag(payload: &[u8]) -> Option<&[u8]> {
+    let inner = trim_end(payload).strip_suffix(b">")?;
+    let open = memchr::memrchr(b'<', inner)?;
+    let name = trim_end(inner[open + 1..].strip_prefix(b"/")?);
+    (!name.is_empty()).then_some(name)
+}
+
+fn trim_end(bytes: &[u8]) -> &[u8] {
+    let end = bytes
+        .iter()
+        .rposition(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+        .map_or(0, |p| p + 1);
+    &bytes[..end]
 }
 
 fn leaf_name(leaf: Leaf) -> &'static str {
@@ -230,124 +546,27 @@ fn normalize_line_ends(text: Cow<'_, str>) -> Cow<'_, str> {
     Cow::Owned(text.replace("\r\n", "\n").replace('\r', "\n"))
 }
 
-fn is_edxml(ns: &ResolveResult<'_>) -> bool {
-    matches!(ns, ResolveResult::Bound(n) if n.as_ref() == EDXML_NS.as_bytes())
-}
-
-/// Read the tracker's fields from `payload` (see the module docs).
-pub fn extract(payload: &[u8]) -> Result<Extracted, ExtractError> {
-    let text = std::str::from_utf8(payload)
-        .map_err(|e| ExtractError(format!("not UTF-8 (at byte {})", e.valid_up_to())))?;
-    let mut reader = NsReader::from_str(text);
-    let config = reader.config_mut();
-    config.expand_empty_elements = false;
-    config.check_end_names = true;
-    config.check_comments = true;
-    config.trim_text(false);
-
-    // The places of the open elements.
-    let mut stack: Vec<Place> = Vec::new();
-    let mut seen = Seen::default();
-    let mut text_buf = String::new();
-    loop {
-        let (ns, event) = reader
-            .read_resolved_event()
-            .map_err(|e| ExtractError(format!("malformed XML: {e}")))?;
-        if let ResolveResult::Unknown(p) = &ns {
-            return refuse(format!(
-                "undeclared namespace prefix {:?}",
-                String::from_utf8_lossy(p)
-            ));
-        }
-        match event {
-            Event::Start(_) | Event::Empty(_) if stack.len() >= MAX_DEPTH => {
-                return refuse(format!("nested deeper than {MAX_DEPTH} elements"));
-            }
-            Event::Start(e) => {
-                let place = open(&stack, &ns, &e, &mut seen)?;
-                stack.push(place);
-                if let Place::Leaf(_) = place {
-                    text_buf.clear();
-                }
-            }
-            Event::Empty(e) => {
-                if let Place::Leaf(leaf) = open(&stack, &ns, &e, &mut seen)? {
-                    store(&mut seen, leaf, String::new())?;
-                }
-            }
-            Event::End(_) => match stack.pop() {
-                Some(Place::Leaf(leaf)) => store(&mut seen, leaf, std::mem::take(&mut text_buf))?,
-                // Everything read is in the header: stop there.
-                Some(Place::Header) => break,
-                Some(_) => {}
-                None => return refuse("end tag without a start tag"),
-            },
-            Event::Text(t) => {
-                if let Some(Place::Leaf(_)) = stack.last() {
-                    let s = std::str::from_utf8(&t)
-                        .map_err(|_| ExtractError("text is not UTF-8".into()))?;
-                    text_buf.push_str(&normalize_line_ends(Cow::Borrowed(s)));
-                } else if stack.is_empty() && !t.iter().all(|b| b.is_ascii_whitespace()) {
-                    return refuse("text outside the root element");
-                }
-            }
-            Event::CData(c) => {
-                if let Some(Place::Leaf(_)) = stack.last() {
-                    let s = std::str::from_utf8(&c)
-                        .map_err(|_| ExtractError("CDATA is not UTF-8".into()))?;
-                    text_buf.push_str(&normalize_line_ends(Cow::Borrowed(s)));
-                } else if stack.is_empty() {
-                    return refuse("CDATA outside the root element");
-                }
-            }
-            Event::GeneralRef(r) => {
-                let name = std::str::from_utf8(&r)
-                    .map_err(|_| ExtractError("reference is not UTF-8".into()))?;
-                let ch = reference(name)?;
-                if stack.is_empty() {
-                    return refuse("reference outside the root element");
-                }
-                if let Some(Place::Leaf(_)) = stack.last() {
-                    text_buf.push(ch);
-                }
-            }
-            Event::DocType(_) => return refuse("a DTD is not allowed"),
-            Event::Decl(decl) => {
-                if let Some(enc) = decl.encoding() {
-                    let enc = enc.map_err(|e| ExtractError(format!("malformed XML: {e}")))?;
-                    if !enc.eq_ignore_ascii_case(b"utf-8") {
-                        return refuse(format!(
-                            "encoding {:?} is not UTF-8",
-                            String::from_utf8_lossy(&enc)
-                        ));
-                    }
-                }
-            }
-            Event::PI(pi) => {
-                if pi.target().eq_ignore_ascii_case(b"xml") {
-                    return refuse("an XML declaration is only allowed at the very start");
-                }
-            }
-            Event::Comment(_) => {}
-            Event::Eof => return refuse("the message ends without an edXMLHeader"),
-        }
-    }
-    finish(seen)
-}
-
-/// Enter an element: its place, or a refusal.
+/// Enter an element below `parent` (`None`: the root): its place, or a
+/// refusal.
 fn open(
-    stack: &[Place],
-    ns: &ResolveResult<'_>,
-    e: &BytesStart<'_>,
-    seen: &mut Seen,
+    parent: Option<Place>,
+    ns: Ns,
+    local: &[u8],
+    seen: &mut Seen<'_>,
 ) -> Result<Place, ExtractError> {
-    let local = e.local_name();
-    let local = local.as_ref();
     let name = || String::from_utf8_lossy(local).into_owned();
-    let Some(&parent) = stack.last() else {
+    let edxml = ns == Ns::Edxml;
+    let once = |flag: &mut bool, what: &str| {
+        if std::mem::replace(flag, true) {
+            refuse(format!("{what} appears more than once"))
+        } else {
+            Ok(())
+        }
+    };
+    let Some(parent) = parent else {
+        once(&mut seen.root, "a root element")?;
         return match local {
-            _ if !is_edxml(ns) => refuse(format!(
+            _ if !edxml => refuse(format!(
                 "the root element <{}> is not in the edXML namespace",
                 name()
             )),
@@ -355,13 +574,6 @@ fn open(
             b"edXMLEnvelope" => Ok(Place::Envelope),
             _ => refuse("the root element must be edXML (or edXMLEnvelope)"),
         };
-    };
-    let once = |flag: &mut bool, what: &str| {
-        if std::mem::replace(flag, true) {
-            refuse(format!("{what} appears more than once"))
-        } else {
-            Ok(())
-        }
     };
     match parent {
         Place::Skip => return Ok(Place::Skip),
@@ -373,29 +585,22 @@ fn open(
             ))
         }
         // Attachments and the body are not read.
-        Place::Root if is_edxml(ns) && local == b"edXMLEnvelope" => {
+        Place::Root if edxml && local == b"edXMLEnvelope" => {
             once(&mut seen.envelope, "edXMLEnvelope")?;
             return Ok(Place::Envelope);
         }
-        Place::Envelope if is_edxml(ns) && local == b"edXMLHeader" => {
+        Place::Envelope if edxml && local == b"edXMLHeader" => {
             once(&mut seen.header, "edXMLHeader")?;
             return Ok(Place::Header);
         }
         Place::Root | Place::Envelope => return Ok(Place::Skip),
         _ => {}
     }
-    let signature_ns = match ns {
-        ResolveResult::Unbound => true,
-        ResolveResult::Bound(n) => {
-            n.as_ref() == DSIG_NS.as_bytes() || n.as_ref() == EDXML_NS.as_bytes()
-        }
-        ResolveResult::Unknown(_) => false,
-    };
-    if local == b"Signature" && signature_ns {
+    if local == b"Signature" && ns != Ns::Other {
         // XML-DSig: allowed among edXML fields, not read.
         return Ok(Place::Skip);
     }
-    if !is_edxml(ns) {
+    if !edxml {
         // As the full parser: the children of the elements read must be
         // edXML elements.
         return refuse(format!("<{}> is not in the edXML namespace", name()));
@@ -413,7 +618,7 @@ fn open(
     Ok(place)
 }
 
-fn store(seen: &mut Seen, leaf: Leaf, text: String) -> Result<(), ExtractError> {
+fn store<'a>(seen: &mut Seen<'a>, leaf: Leaf, text: Cow<'a, str>) -> Result<(), ExtractError> {
     let slot = seen.slot(leaf);
     if slot.is_some() {
         return refuse(format!("{} appears more than once", leaf_name(leaf)));
@@ -424,7 +629,7 @@ fn store(seen: &mut Seen, leaf: Leaf, text: String) -> Result<(), ExtractError> 
 
 /// A mandatory, non-empty, trimmed value parsed by `parse`.
 fn value<T, E: std::fmt::Display>(
-    text: &Option<String>,
+    text: &Value<'_>,
     name: &str,
     parse: impl FnOnce(&str) -> Result<T, E>,
 ) -> Result<T, ExtractError> {
@@ -438,11 +643,19 @@ fn value<T, E: std::fmt::Display>(
     parse(t).map_err(|e| ExtractError(format!("{name}: {e}")))
 }
 
+/// A mandatory value that may be empty, trimmed.
+fn text(text: &Value<'_>, name: &str) -> Result<String, ExtractError> {
+    match text {
+        Some(t) => Ok(t.trim().to_owned()),
+        None => refuse(format!("mandatory element {name} is missing")),
+    }
+}
+
 fn unix(t: &EdTimestamp) -> i64 {
     t.to_offset().unix_timestamp()
 }
 
-fn finish(seen: Seen) -> Result<Extracted, ExtractError> {
+fn finish(seen: Seen<'_>) -> Result<Extracted, ExtractError> {
     if !seen.message_header {
         return refuse("mandatory element MessageHeader is missing");
     }
@@ -472,14 +685,7 @@ fn finish(seen: Seen) -> Result<Extracted, ExtractError> {
             "ResponseFor/OrganId",
             OrganId::parse,
         )?;
-        let document_id = seen
-            .response_document_id
-            .as_deref()
-            .ok_or_else(|| {
-                ExtractError("mandatory element ResponseFor/DocumentId is missing".into())
-            })?
-            .trim()
-            .to_owned();
+        let document_id = text(&seen.response_document_id, "ResponseFor/DocumentId")?;
         let code = value(&seen.status_code, "StatusCode", StatusCode::parse)?;
         let at = value(&seen.timestamp, "Timestamp", EdTimestamp::parse)?;
         return Ok(Extracted::Status {
@@ -487,16 +693,11 @@ fn finish(seen: Seen) -> Result<Extracted, ExtractError> {
             document_id,
             original_sender: original_sender.as_str().to_owned(),
             code: code.code(),
-            description: seen.description.unwrap_or_default(),
+            description: seen.description.map(Cow::into_owned).unwrap_or_default(),
             at: unix(&at),
         });
     }
-    let document_id = seen
-        .document_id
-        .as_deref()
-        .ok_or_else(|| ExtractError("mandatory element DocumentId is missing".into()))?
-        .trim()
-        .to_owned();
+    let document_id = text(&seen.document_id, "DocumentId")?;
     if !seen.other_info {
         return refuse("mandatory element OtherInfo is missing");
     }
