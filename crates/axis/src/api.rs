@@ -58,7 +58,8 @@ pub(crate) trait Settle: Send + Sync {
 /// loses one.
 #[must_use = "a delivery must be settled with ack(), retry() or refuse()"]
 pub struct Delivery {
-    /// The envelope as sent (digest re-checked against the payload).
+    /// The envelope as sent. Its digest and message id are computed from
+    /// the payload on first use, never taken from the wire.
     pub envelope: Envelope,
     /// The recipient this copy was routed to: the inbox's agency, or for a
     /// tap delivery the recipient the tracked copy went to (the tracker

@@ -100,6 +100,9 @@ struct Meta {
     sender: String,
     recipients: Vec<String>,
     key_id: String,
+    /// Hex SHA-256 of the payload, for people reading the files; never
+    /// read back (receivers compute it from the payload: see `Envelope`).
+    #[serde(default)]
     digest: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     dead_letter_reason: Option<String>,
@@ -695,12 +698,11 @@ fn decode(data: &[u8]) -> Result<(Envelope, Option<DeadLetter>), AxisError> {
         .map_err(|e| AxisError::InvalidEnvelope(e.to_string()))?;
     let kind = Kind::parse(&meta.kind)
         .ok_or_else(|| AxisError::InvalidEnvelope(format!("unknown kind {}", meta.kind)))?;
-    let env = Envelope::from_wire(
+    let env = Envelope::new(
         kind,
         meta.sender,
         meta.recipients,
         meta.key_id,
-        &meta.digest,
         Bytes::copy_from_slice(&data[split + 1..]),
     )?;
     let dl = meta.dead_letter_reason.map(|reason| DeadLetter {

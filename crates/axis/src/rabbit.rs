@@ -60,7 +60,8 @@ pub mod headers {
     pub const RECIPIENT: &str = "x-docaxis-recipient";
     /// Signing key id.
     pub const KEY_ID: &str = "x-docaxis-key-id";
-    /// Hex SHA-256 of the payload.
+    /// Hex SHA-256 of the payload: for operators, never read back (the
+    /// receiver computes it from the payload, see [`crate::Envelope`]).
     pub const DIGEST: &str = "x-docaxis-digest";
     /// Why the message was refused (set on dead letters).
     pub const REFUSAL_REASON: &str = "x-docaxis-refusal-reason";
@@ -1043,12 +1044,13 @@ impl RabbitSource {
             .split(',')
             .map(str::to_string)
             .collect();
-        let env = Envelope::from_wire(
+        // The digest header is not read: the envelope computes the digest
+        // from the payload when someone asks for it (see `Envelope`).
+        let env = Envelope::new(
             kind,
             need(headers::SENDER)?,
             recipients,
             need(headers::KEY_ID)?,
-            &need(headers::DIGEST)?,
             payload,
         )?;
         let recipient =
