@@ -951,10 +951,188 @@ impl Axis for RabbitAxis {
 struct LiveConsumer {
     /// Shared with every delivery's settle handle (an `Arc` clone per
     /// delivery instead of a lapin `Channel` clone, which is a dozen).
-    channel: Arc<Channel>,
+    channel: Arc<ConsumerChannel>,
     consumer: lapin::Consumer,
     tag: String,
 }
+
+/// At most this many acks and nacks wait for lapin's I/O thread on one
+/// consuming channel; beyond that the settling caller waits for the oldest
+/// (back-pressure if the I/O thread is stuck, not an unbounded queue).
+const MAX_UNWRITTEN: usize = 4096;
+
+/// One ack or nack lapin has queued but not yet reported written.
+struct Unwritten {
+    what: &'static str,
+    tag: u64,
+    written: WriteFuture,
+}
+
+/// Which settlement frame to send.
+#[derive(Debug, Clone, Copy)]
+enum Frame {
+    Ack,
+    Nack { requeue: bool },
+}
+
+/// A consuming channel, and the acks and nacks queued on it.
+///
+/// # Why settling does not wait for the write
+///
+/// `Channel::basic_ack` queues its frame (under lapin's frame lock, so
+/// frames leave in call order) before its first await point; the rest of
+/// the future only waits until lapin's I/O thread has written the frame to
+/// the socket. Waiting for that bought nothing (AMQP acks are never
+/// confirmed: a written ack is lost with the connection just like a queued
+/// one, and the broker then delivers the message again) but it cost every
+/// consumer loop a round trip to the I/O thread per message: the RabbitMQ
+/// axis ran at half of bare lapin's throughput. So [`queue`] polls the
+/// future once (which queues the frame, or fails at once if the channel
+/// is closed) and keeps the rest here. Each later settlement, and the
+/// consumer when it closes or resubscribes, collects the written ones; a
+/// frame that could not be written (the channel closed first) is logged
+/// and marks the channel broken, so that the consumer resubscribes and
+/// the broker delivers those messages again. An ack is still only ever
+/// queued after the caller said its durable effect is done, one delivery
+/// tag at a time (never `multiple`: nothing to misorder into a
+/// PRECONDITION_FAILED for an unknown tag).
+///
+/// [`queue`]: ConsumerChannel::queue
+struct ConsumerChannel {
+    channel: Arc<Channel>,
+    queue: String,
+    unwritten: std::sync::Mutex<std::collections::VecDeque<Unwritten>>,
+    /// A queued frame could not be written: the consumer must resubscribe.
+    broken: AtomicBool,
+}
+
+impl ConsumerChannel {
+    fn new(channel: Channel, queue: &str) -> ConsumerChannel {
+        ConsumerChannel {
+            channel: Arc::new(channel),
+            queue: queue.to_string(),
+            unwritten: std::sync::Mutex::new(std::collections::VecDeque::new()),
+            broken: AtomicBool::new(false),
+        }
+    }
+
+    /// Hand one ack or nack to lapin (see the type's documentation) and
+    /// collect the frames written since the last call. `Err` when the frame
+    /// cannot even be queued (channel closed).
+    fn queue(&self, tag: u64, frame: Frame) -> lapin::Result<()> {
+        let ch = self.channel.clone();
+        let (what, mut written): (&'static str, WriteFuture) = match frame {
+            Frame::Ack => (
+                "ack",
+                Box::pin(async move { ch.basic_ack(tag, BasicAckOptions::default()).await }),
+            ),
+            Frame::Nack { requeue } => (
+                "nack",
+                Box::pin(async move {
+                    ch.basic_nack(
+                        tag,
+                        BasicNackOptions {
+                            multiple: false,
+                            requeue,
+                        },
+                    )
+                    .await
+                }),
+            ),
+        };
+        // A waker that does nothing: nobody waits for the write; whoever
+        // settles next (or the consumer) polls again.
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        let mut unwritten = self.unwritten.lock().unwrap_or_else(|e| e.into_inner());
+        let first = written.as_mut().poll(&mut cx);
+        if first.is_pending() {
+            unwritten.push_back(Unwritten { what, tag, written });
+        }
+        self.collect(&mut unwritten, &mut cx);
+        match first {
+            Poll::Ready(r) => r,
+            Poll::Pending => Ok(()),
+        }
+    }
+
+    /// Like [`queue`](ConsumerChannel::queue), then wait while more than
+    /// [`MAX_UNWRITTEN`] frames are waiting for the I/O thread.
+    async fn settle(&self, tag: u64, frame: Frame) -> lapin::Result<()> {
+        self.queue(tag, frame)?;
+        loop {
+            let oldest = {
+                let mut unwritten = self.unwritten.lock().unwrap_or_else(|e| e.into_inner());
+                if unwritten.len() <= MAX_UNWRITTEN {
+                    return Ok(());
+                }
+                unwritten.pop_front()
+            };
+            if let Some(mut u) = oldest {
+                let r = u.written.as_mut().await;
+                self.check(&u, r);
+            }
+        }
+    }
+
+    /// Take out the frames at the front that are written (or failed).
+    fn collect(
+        &self,
+        unwritten: &mut std::collections::VecDeque<Unwritten>,
+        cx: &mut std::task::Context<'_>,
+    ) {
+        while let Some(front) = unwritten.front_mut() {
+            match front.written.as_mut().poll(cx) {
+                Poll::Pending => break,
+                Poll::Ready(r) => {
+                    if let Some(u) = unwritten.pop_front() {
+                        self.check(&u, r);
+                    }
+                }
+            }
+        }
+    }
+
+    fn check(&self, u: &Unwritten, written: lapin::Result<()>) {
+        if let Err(e) = written {
+            self.broken.store(true, Ordering::SeqCst);
+            tracing::warn!(
+                queue = self.queue,
+                delivery_tag = u.tag,
+                error = %e,
+                "{} not written: the channel closed first; the broker delivers the message again",
+                u.what
+            );
+        }
+    }
+
+    /// Wait (up to `timeout`) until every queued frame is written, logging
+    /// those that cannot be: before the channel is closed or abandoned.
+    async fn flush(&self, timeout: Duration) {
+        let pending: Vec<Unwritten> = self
+            .unwritten
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+            .collect();
+        let deadline = tokio::time::Instant::now() + timeout;
+        for mut u in pending {
+            match tokio::time::timeout_at(deadline, u.written.as_mut()).await {
+                Ok(r) => self.check(&u, r),
+                Err(_) => {
+                    tracing::warn!(
+                        queue = self.queue,
+                        delivery_tag = u.tag,
+                        "{} not written within {timeout:?}; the broker delivers the message again if it is lost",
+                        u.what
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// lapin's ack or nack future after its first poll: waiting for the write.
+type WriteFuture = std::pin::Pin<Box<dyn Future<Output = lapin::Result<()>> + Send>>;
 
 struct RabbitSource {
     shared: Arc<Shared>,
@@ -1021,7 +1199,7 @@ impl RabbitSource {
             }
         };
         Ok(LiveConsumer {
-            channel: Arc::new(channel),
+            channel: Arc::new(ConsumerChannel::new(channel, &q.queue)),
             consumer,
             tag,
         })
@@ -1093,6 +1271,15 @@ impl Source for RabbitSource {
                 self.backoff = Duration::from_millis(100);
             }
             let live = self.live.as_mut().expect("live consumer");
+            if live.channel.broken.load(Ordering::SeqCst) {
+                // An ack or nack could not be written (logged): the
+                // channel is gone or going; consume on a new one.
+                tracing::warn!(queue = self.q.queue, "settlement lost; resubscribing");
+                if let Some(l) = self.live.take() {
+                    self.shared.close_channel(&l.channel.channel).await;
+                }
+                continue;
+            }
             let item = live.consumer.next().await;
             match item {
                 Some(Ok(d)) => {
@@ -1152,7 +1339,8 @@ impl Source for RabbitSource {
                         ),
                     }
                     if let Some(l) = self.live.take() {
-                        self.shared.close_channel(&l.channel).await;
+                        l.channel.flush(self.shared.opts.close_timeout).await;
+                        self.shared.close_channel(&l.channel.channel).await;
                     }
                     tokio::time::sleep(self.backoff).await;
                     self.backoff = (self.backoff * 2).min(self.shared.opts.max_backoff);
@@ -1170,13 +1358,15 @@ impl Source for RabbitSource {
         }
         if let Some(l) = self.live.take() {
             let t = self.shared.opts.close_timeout;
+            l.channel.flush(t).await;
             let _ = tokio::time::timeout(
                 t,
                 l.channel
+                    .channel
                     .basic_cancel(short(&l.tag), BasicCancelOptions::default()),
             )
             .await;
-            self.shared.close_channel(&l.channel).await;
+            self.shared.close_channel(&l.channel.channel).await;
         }
         Ok(())
     }
@@ -1202,10 +1392,11 @@ impl Drop for RabbitSource {
                     }
                 }
                 for l in channels {
-                    if l.channel.status().connected() {
+                    l.channel.flush(t).await;
+                    if l.channel.channel.status().connected() {
                         let _ = tokio::time::timeout(
                             t,
-                            l.channel.close(200, short("consumer dropped")),
+                            l.channel.channel.close(200, short("consumer dropped")),
                         )
                         .await;
                     }
@@ -1225,7 +1416,7 @@ async fn poll_once<F: Future>(mut fut: std::pin::Pin<&mut F>) -> Poll<F::Output>
 
 struct RabbitSettle {
     shared: Arc<Shared>,
-    channel: Arc<Channel>,
+    channel: Arc<ConsumerChannel>,
     tag: u64,
     q: Arc<QueueRef>,
     properties: BasicProperties,
@@ -1233,50 +1424,31 @@ struct RabbitSettle {
 }
 
 impl RabbitSettle {
-    fn map_err(&self, e: lapin::Error) -> AxisError {
-        if self.channel.status().connected() {
-            AxisError::Broker(e.to_string())
-        } else {
-            AxisError::DeliveryStale
-        }
+    /// Queue the ack or nack of this delivery (see [`ConsumerChannel`]).
+    async fn send(&self, frame: Frame) -> Result<(), AxisError> {
+        self.channel.settle(self.tag, frame).await.map_err(|e| {
+            if self.channel.channel.status().connected() {
+                AxisError::Broker(e.to_string())
+            } else {
+                AxisError::DeliveryStale
+            }
+        })
     }
 }
 
 #[async_trait]
 impl Settle for RabbitSettle {
     async fn settle(self: Box<Self>, outcome: Outcome) -> Result<(), AxisError> {
-        // Channel::basic_ack, one tag at a time, awaited until lapin has
-        // written it: faster than the delivery's acker, and single acks
-        // cannot be misordered into a PRECONDITION_FAILED the way
-        // multiple-acks can. Returning once the ack is merely queued (like
-        // publishes, see `send`) passed the conformance suite and was taken
-        // out when the adapter's refusal suite failed; that suite fails the
-        // same way without it (docs/axis-design.md), so it may come back.
+        // One tag at a time (never `multiple`), queued on the delivery's
+        // channel without waiting for the write: see `ConsumerChannel`.
         match outcome {
-            Outcome::Ack => self
-                .channel
-                .basic_ack(self.tag, BasicAckOptions::default())
-                .await
-                .map_err(|e| self.map_err(e)),
-            Outcome::Retry => self
-                .channel
-                .basic_nack(
-                    self.tag,
-                    BasicNackOptions {
-                        multiple: false,
-                        requeue: true,
-                    },
-                )
-                .await
-                .map_err(|e| self.map_err(e)),
+            Outcome::Ack => self.send(Frame::Ack).await,
+            Outcome::Retry => self.send(Frame::Nack { requeue: true }).await,
             Outcome::Refuse(reason) => match &self.q.dead_key {
                 None => {
                     // Refused from a dead-letter queue: discard.
                     tracing::warn!(reason, "message discarded from dead-letter queue");
-                    self.channel
-                        .basic_nack(self.tag, BasicNackOptions::default())
-                        .await
-                        .map_err(|e| self.map_err(e))
+                    self.send(Frame::Nack { requeue: false }).await
                 }
                 Some(key) => {
                     // The broker's own dead-lettering (reject, requeue=false)
@@ -1317,29 +1489,16 @@ impl Settle for RabbitSettle {
                             )))
                         }
                     }
-                    self.channel
-                        .basic_ack(self.tag, BasicAckOptions::default())
-                        .await
-                        .map_err(|e| self.map_err(e))
+                    self.send(Frame::Ack).await
                 }
             },
         }
     }
 
     fn abandon(self: Box<Self>) {
-        if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            rt.spawn(async move {
-                let _ = self
-                    .channel
-                    .basic_nack(
-                        self.tag,
-                        BasicNackOptions {
-                            multiple: false,
-                            requeue: true,
-                        },
-                    )
-                    .await;
-            });
+        // Queued at once, from any thread: no runtime needed.
+        if let Err(e) = self.channel.queue(self.tag, Frame::Nack { requeue: true }) {
+            tracing::debug!(error = %e, "unsettled delivery's channel already closed; the broker delivers it again");
         }
     }
 }

@@ -295,6 +295,51 @@ pub async fn statuses_and_tap(h: &dyn Harness) {
     h.cleanup(&["A", "B", "C"]).await;
 }
 
+/// Settling returns before the broker has heard of it (the RabbitMQ axis
+/// queues acks and nacks without waiting for the write): settlements made
+/// just before the consumer and the axis are closed still take effect —
+/// acked messages never come back, a retried one does.
+pub async fn settlements_survive_an_immediate_close(h: &dyn Harness) {
+    let axis = h.open().await;
+    axis.setup(&["A", "B"]).await.unwrap();
+    let n = 300;
+    let envs: Vec<_> = (0..n)
+        .map(|i| doc("A", &["B"], format!("s{i:04}")))
+        .collect();
+    for r in axis.publish_all(&envs).await {
+        r.unwrap();
+    }
+    let mut c = axis.consume("B").await.unwrap();
+    let mut acked = HashSet::new();
+    for _ in 0..100 {
+        let d = next(&mut c).await;
+        acked.insert(body(&d));
+        d.ack().await.unwrap();
+    }
+    let d = next(&mut c).await;
+    let retried = body(&d);
+    d.retry().await.unwrap();
+    // At once, without waiting for anything to be written.
+    c.close().await.unwrap();
+    axis.close().await.unwrap();
+
+    let axis = h.open().await;
+    let mut c = axis.consume("B").await.unwrap();
+    let mut seen = HashSet::new();
+    while seen.len() < n - acked.len() {
+        let d = next(&mut c).await;
+        let b = body(&d);
+        assert!(!acked.contains(&b), "acked message {b} came back");
+        seen.insert(b);
+        d.ack().await.unwrap();
+    }
+    assert!(seen.contains(&retried), "the retried message came again");
+    assert_empty(&mut c).await;
+    c.close().await.unwrap();
+    axis.close().await.unwrap();
+    h.cleanup(&["A", "B"]).await;
+}
+
 /// Invalid ids are refused before anything reaches the transport.
 pub async fn invalid_ids_refused(h: &dyn Harness) {
     let axis = h.open().await;
@@ -341,6 +386,7 @@ macro_rules! conformance_tests {
             delivery_limit_dead_letters,
             statuses_and_tap,
             invalid_ids_refused,
+            settlements_survive_an_immediate_close,
         );
     };
 }
