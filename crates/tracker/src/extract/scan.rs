@@ -24,7 +24,7 @@
 
 use std::borrow::Cow;
 
-use memchr::{memchr, memchr2, memmem};
+use memchr::{memchr, memchr2, memchr3, memmem};
 
 use super::{Ns, Reading, MAX_DEPTH};
 
@@ -119,9 +119,21 @@ pub(super) fn scan<'a>(x: &'a [u8], reading: &mut Reading<'a>) -> Option<usize> 
     }; MAX_BINDINGS];
     let mut bound = 0;
     loop {
-        let lt = i + memchr(b'<', &x[i..])?;
+        // Text up to the next tag or reference, in the pieces quick-xml
+        // cuts it into.
+        let lt = next_markup(x, i)?;
         if lt > i {
-            chars(&x[i..lt], reading)?;
+            reading.chars(Cow::Borrowed(&x[i..lt]), false).ok()?;
+        }
+        if x[lt] == b'&' {
+            let name = lt + 1;
+            let end = name + memchr3(b';', b'&', b'<', &x[name..])?;
+            if x[end] != b';' {
+                return None;
+            }
+            reading.reference(&x[name..end]).ok()?;
+            i = end + 1;
+            continue;
         }
         match *x.get(lt + 1)? {
             b'/' => {
@@ -248,24 +260,14 @@ pub(super) fn scan<'a>(x: &'a [u8], reading: &mut Reading<'a>) -> Option<usize> 
     }
 }
 
-/// Text between two tags, cut at references as quick-xml cuts it.
-fn chars<'a>(mut text: &'a [u8], reading: &mut Reading<'a>) -> Option<()> {
-    loop {
-        let Some(amp) = memchr(b'&', text) else {
-            return reading.chars(Cow::Borrowed(text), false).ok();
-        };
-        if amp > 0 {
-            reading.chars(Cow::Borrowed(&text[..amp]), false).ok()?;
-        }
-        let rest = &text[amp + 1..];
-        let end = memchr2(b';', b'&', rest)?;
-        if rest[end] != b';' {
-            return None;
-        }
-        reading.reference(&rest[..end]).ok()?;
-        text = &rest[end + 1..];
-        if text.is_empty() {
-            return Some(());
-        }
+/// The offset of the first `<` or `&` from `i`. Most text between tags
+/// is a few bytes of indentation or a short value: a plain loop finds the
+/// next tag there for a fraction of a vectorized search's set-up cost,
+/// which is left for long text.
+fn next_markup(x: &[u8], i: usize) -> Option<usize> {
+    let near = x.len().min(i + 32);
+    match x[i..near].iter().position(|&b| b == b'<' || b == b'&') {
+        Some(p) => Some(i + p),
+        None => memchr2(b'<', b'&', &x[near..]).map(|p| near + p),
     }
 }
