@@ -5,7 +5,7 @@
 //! | folder | who writes | what |
 //! |---|---|---|
 //! | `outbox/` | document system | edXML documents to send (write elsewhere, then rename in) |
-//! | `sent/` | adapter | `<stem>.xml` as signed and sent, `<stem>.json` its record and statuses |
+//! | `sent/` | adapter | `<stem>.xml` as signed and sent (there before it is first published), `<stem>.json` its record and statuses (a status is in it before it appears in `status-inbox/`; other changes within 1 s: see [`crate::sent`]) |
 //! | `rejected/` | adapter | outbox files refused, each with `<name>.error` saying what to fix |
 //! | `inbox/` | adapter | verified documents for this agency, each exactly once |
 //! | `status-outbox/` | document system | status requests (JSON) to send |
@@ -282,7 +282,9 @@ impl Adapter {
         let mut doc = self.check_outgoing(bytes)?;
         let document_id = doc.header.document_id.clone();
         let stem = fsio::document_file_stem(&document_id, &sha256_hex(bytes));
-        let existing = blocking(|| self.sent().get(&document_id))?;
+        // A record is in memory or one small, cached file: no blocking
+        // section needed.
+        let existing = self.sent().get(&document_id)?;
         let signed = match existing {
             Some(record) if record.source != source => {
                 return Err(SubmitError::Invalid(vec![format!(
@@ -340,7 +342,7 @@ impl Adapter {
                         .map(|t| (t.organ_id.to_string(), RecipientState::default()))
                         .collect::<BTreeMap<_, _>>(),
                 };
-                blocking(|| self.sent().create(&stem, &signed, &record))?;
+                self.sent().create(&stem, &signed, &record).await?;
                 signed
             }
         };
@@ -353,7 +355,9 @@ impl Adapter {
         document_id: &str,
         signed: Vec<u8>,
     ) -> Result<SendOutcome, SubmitError> {
-        let record = blocking(|| self.sent().get(document_id))?
+        let record = self
+            .sent()
+            .get(document_id)?
             .ok_or_else(|| std::io::Error::other(format!("no record of {document_id}")))?;
         let recipients: Vec<String> = record.recipients.keys().cloned().collect();
         let envelope = Envelope::document(
@@ -377,7 +381,9 @@ impl Adapter {
         if !unroutable.is_empty() {
             tracing::error!(document_id = %document_id, unroutable = ?unroutable, "the axis knows no queue for these recipients");
         }
-        blocking(|| self.sent().confirm(document_id, now_rfc3339(), &unroutable))?;
+        self.sent()
+            .confirm(document_id, now_rfc3339(), &unroutable)
+            .await?;
         self.metrics
             .documents_sent
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -768,7 +774,7 @@ impl Adapter {
                 .persist("record the status in sent/", &document_id, || {
                     let seen = seen.clone();
                     let (document_id, from) = (&document_id, &from);
-                    async move { blocking(|| self.sent().add_status(document_id, from, seen)) }
+                    async move { self.sent().add_status(document_id, from, seen).await }
                 })
                 .await;
             match recorded {

@@ -20,6 +20,17 @@ pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<PathBuf>
 /// the name becomes durable with the caller's next [`fsync_dir`] of `dir`
 /// (one for several files).
 pub fn write_atomic_undurable_name(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<PathBuf> {
+    write_renamed(dir, name, bytes, true)
+}
+
+/// Writes `bytes` as `dir/name` so that readers see it whole or not at
+/// all, without any fsync: for files whose content a log already makes
+/// durable (see [`crate::sent`]), rewritten from it after a crash.
+pub fn write_atomic_unsynced(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<PathBuf> {
+    write_renamed(dir, name, bytes, false)
+}
+
+fn write_renamed(dir: &Path, name: &str, bytes: &[u8], sync: bool) -> io::Result<PathBuf> {
     let target = dir.join(name);
     // A dot-file: never picked up by anyone scanning the folder.
     let tmp = dir.join(format!(".{name}.tmp"));
@@ -30,7 +41,9 @@ pub fn write_atomic_undurable_name(dir: &Path, name: &str, bytes: &[u8]) -> io::
             .truncate(true)
             .open(&tmp)?;
         f.write_all(bytes)?;
-        f.sync_all()?;
+        if sync {
+            f.sync_all()?;
+        }
     }
     fs::rename(&tmp, &target)?;
     Ok(target)
