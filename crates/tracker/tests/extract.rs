@@ -139,6 +139,30 @@ fn the_extractor_agrees_with_the_full_parser() {
     }
 }
 
+#[test]
+fn reading_stops_after_the_last_field_only_when_the_message_is_whole() {
+    let mut signed = 0;
+    for env in corpus() {
+        let xml = String::from_utf8(env.payload().to_vec()).unwrap();
+        if !xml.contains("<SignatureValue>") {
+            continue;
+        }
+        signed += 1;
+        let fields = extract(env.payload()).unwrap();
+        // The signature comes after the last field: not read.
+        let spoiled = xml.replacen("<SignatureValue>", "<SignatureValue>&bogus;", 1);
+        assert_eq!(readers_agree(spoiled.as_bytes()), Some(fields.clone()));
+        assert_eq!(extract(spoiled.as_bytes()), Ok(fields.clone()));
+        // Not ending with the root's end tag: read to </edXMLHeader>.
+        assert_eq!(
+            extract(format!("{xml}<!-- a note -->").as_bytes()),
+            Ok(fields)
+        );
+        assert!(extract(format!("{spoiled}<!-- a note -->").as_bytes()).is_err());
+    }
+    assert!(signed > 10);
+}
+
 /// A valid status with its `StatusCode` element replaced by `element`
 /// (`P:` stands for the edXML prefix the serializer uses).
 fn status_with(element: &str) -> Vec<u8> {
