@@ -677,9 +677,11 @@ impl<'a, 'l> Parser<'a, 'l> {
                 offset,
             ));
         }
-        let (prefix, local) = match name.split_once(':') {
+        // A byte search: ':' is ASCII, so the split falls on a character
+        // boundary (and is much cheaper than a `char` pattern).
+        let (prefix, local) = match name.bytes().position(|b| b == b':') {
             None => (None, name),
-            Some((p, l)) => (Some(p), l),
+            Some(i) => (Some(&name[..i]), &name[i + 1..]),
         };
         if prefix.is_some_and(|p| !is_ncname(p)) || !is_ncname(local) {
             return Err(self.err(
@@ -784,6 +786,21 @@ fn check_chars_slow(source: &[u8], start: usize, end: usize) -> Result<(), XmlEr
 /// allowed (XML 1.0 fifth edition's ranges, minus a few symbols nobody uses
 /// in names), which keeps Vietnamese element names working.
 fn is_ncname(s: &str) -> bool {
+    // Almost every name is ASCII: one table lookup per byte, and the
+    // character rules below only for a name with a non-ASCII byte.
+    let bytes = s.as_bytes();
+    let Some((&first, rest)) = bytes.split_first() else {
+        return false;
+    };
+    let mut ok = NAME_CLASS[usize::from(first)] & NAME_START != 0;
+    for &b in rest {
+        ok &= NAME_CLASS[usize::from(b)] & NAME_CHAR != 0;
+    }
+    ok || (!s.is_ascii() && is_ncname_chars(s))
+}
+
+/// [`is_ncname`] by characters: the rule itself.
+fn is_ncname_chars(s: &str) -> bool {
     let mut chars = s.chars();
     let Some(first) = chars.next() else {
         return false;
@@ -794,6 +811,29 @@ fn is_ncname(s: &str) -> bool {
     start(first)
         && chars.all(|c| start(c) || c.is_ascii_digit() || matches!(c, '.' | '-' | '\u{B7}'))
 }
+
+/// [`NAME_CLASS`] bit: the ASCII byte may start an NCName.
+const NAME_START: u8 = 1;
+/// [`NAME_CLASS`] bit: the ASCII byte may continue an NCName.
+const NAME_CHAR: u8 = 2;
+/// The classes of each byte value; non-ASCII bytes have none, so a name
+/// holding one fails the fast test and is checked by characters.
+const NAME_CLASS: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 128 {
+        let c = b as u8;
+        let start = c.is_ascii_alphabetic() || c == b'_';
+        if start {
+            table[b] |= NAME_START;
+        }
+        if start || c.is_ascii_digit() || c == b'.' || c == b'-' {
+            table[b] |= NAME_CHAR;
+        }
+        b += 1;
+    }
+    table
+};
 
 /// XML 1.0 §2.11: CR LF and lone CR become LF. Borrows when there is no CR.
 fn normalize_line_ends(text: Cow<'_, str>) -> Cow<'_, str> {
@@ -843,7 +883,10 @@ fn resolve_reference(name: &str) -> Result<char, XmlErrorKind> {
 /// white-space character becomes a space (a CR LF pair one space), then
 /// references are resolved, so `&#10;` survives as a line feed.
 fn normalize_attribute(raw: Cow<'_, str>) -> Result<Cow<'_, str>, XmlErrorKind> {
-    if !raw.contains(['&', '\t', '\n', '\r', '<']) {
+    if !raw
+        .bytes()
+        .any(|b| matches!(b, b'&' | b'\t' | b'\n' | b'\r' | b'<'))
+    {
         return Ok(raw);
     }
     let mut out = String::with_capacity(raw.len());
@@ -880,6 +923,26 @@ fn normalize_attribute(raw: Cow<'_, str>) -> Result<Cow<'_, str>, XmlErrorKind> 
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn ncname_table_agrees_with_the_character_rule() {
+        let alphabet: Vec<char> = (0u8..128)
+            .map(char::from)
+            .chain(['\u{B7}', '\u{C0}', '\u{D7}', '\u{F7}', 'ế', 'Đ'])
+            .collect();
+        let mut names: Vec<String> = vec![String::new()];
+        for &a in &alphabet {
+            names.push(a.to_string());
+            for &b in &alphabet {
+                names.push(format!("{a}{b}"));
+            }
+        }
+        names.extend(["edXML", "Văn_bản", "a-1.b", "1a", "-a", "_", "a:b"].map(String::from));
+        for name in &names {
+            assert_eq!(is_ncname(name), is_ncname_chars(name), "{name:?}");
+        }
+    }
+
     use super::*;
 
     fn parse(s: &str) -> Result<Document<'_>, XmlError> {
