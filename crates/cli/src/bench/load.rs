@@ -10,7 +10,7 @@
 //! Both ends are read from the same kernel clock, and the bench's polling
 //! interval does not enter the figures.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -210,6 +210,16 @@ fn file_name(name: &str) -> Option<FileName<'_>> {
     })
 }
 
+/// Whether `name`, a file in an inbox, a status-inbox or `sent/`, is about
+/// one of the documents `numbers` of `notation`.
+pub fn about(name: &str, notation: &str, numbers: &std::ops::Range<u64>) -> bool {
+    let xml = match name.strip_suffix(".json") {
+        Some(stem) => format!("{stem}.xml"),
+        None => name.to_owned(),
+    };
+    file_name(&xml).is_some_and(|f| f.notation == notation && numbers.contains(&f.number))
+}
+
 /// The ctime of a file: when it was last renamed (or written).
 fn ctime(m: &std::fs::Metadata) -> SystemTime {
     UNIX_EPOCH
@@ -315,6 +325,13 @@ pub fn drop_documents(
 
 /// Takes what arrived in every inbox and status-inbox into `book`, every
 /// `every`, until `stop` is set.
+///
+/// Files are removed by a thread of their own: an unlink waits for the
+/// file system's journal, which the adapters' fsyncs keep busy, and the
+/// sweep must not fall behind the deliveries it counts (the pass ends, and
+/// the window of a backlog moves, when the sweep has seen them). A file
+/// waiting to be removed is skipped; one that appears again under the same
+/// name once removed is a second delivery, and booked as such.
 pub fn collect(agencies: &[Installed], book: &Shared, stop: &AtomicBool, every: Duration) {
     let index: HashMap<String, usize> = agencies
         .iter()
@@ -331,56 +348,98 @@ pub fn collect(agencies: &[Installed], book: &Shared, stop: &AtomicBool, every: 
             ]
         })
         .collect();
-    loop {
-        // Read `stop` before the sweep, so the last sweep sees everything
-        // that was there when the caller stopped.
-        let last = stop.load(Ordering::Relaxed);
-        for (agency, statuses, dir) in &dirs {
-            sweep(*agency, *statuses, dir, &index, agencies.len(), book);
+    let pending: Mutex<HashSet<PathBuf>> = Mutex::new(HashSet::new());
+    let (remove, removals) = std::sync::mpsc::channel::<PathBuf>();
+    std::thread::scope(|s| {
+        let pending_j = &pending;
+        s.spawn(move || {
+            for path in removals {
+                let _ = std::fs::remove_file(&path);
+                pending_j
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&path);
+            }
+        });
+        let sweeper = Sweeper {
+            index: &index,
+            n: agencies.len(),
+            book,
+            pending: &pending,
+            remove,
+        };
+        loop {
+            // Read `stop` before the sweep, so the last sweep sees
+            // everything that was there when the caller stopped.
+            let last = stop.load(Ordering::Relaxed);
+            for (agency, statuses, dir) in &dirs {
+                sweeper.sweep(*agency, *statuses, dir);
+            }
+            if last {
+                return; // drops the sender: the remover finishes and ends
+            }
+            std::thread::sleep(every);
         }
-        if last {
-            return;
-        }
-        std::thread::sleep(every);
-    }
+    });
 }
 
-/// One look at one folder of agency `here`.
-fn sweep(
-    here: usize,
-    statuses: bool,
-    dir: &Path,
-    index: &HashMap<String, usize>,
+struct Sweeper<'a> {
+    index: &'a HashMap<String, usize>,
     n: usize,
-    book: &Shared,
-) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in entries.filter_map(Result::ok) {
-        let name = e.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') {
-            continue; // the adapter's temporary and staging files
-        }
-        let path = e.path();
-        let Ok(meta) = std::fs::metadata(&path) else {
-            continue;
+    book: &'a Shared,
+    pending: &'a Mutex<HashSet<PathBuf>>,
+    remove: std::sync::mpsc::Sender<PathBuf>,
+}
+
+impl Sweeper<'_> {
+    /// One look at one folder of agency `here`.
+    fn sweep(&self, here: usize, statuses: bool, dir: &Path) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
         };
-        if !meta.is_file() {
-            continue;
-        }
-        let at = ctime(&meta);
-        let mut b = lock(book);
-        let verdict = take(&mut b, here, statuses, &name, at, index, n);
-        drop(b);
-        match verdict {
-            Take::Taken => {
-                let _ = std::fs::remove_file(&path);
+        for e in entries.filter_map(Result::ok) {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') {
+                continue; // the adapter's temporary and staging files
             }
-            // Dropped a moment ago, not in the book yet: next sweep.
-            Take::NotYet => {}
-            // Another pass's: not this pass's business.
-            Take::Foreign => {}
+            let path = e.path();
+            if self
+                .pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains(&path)
+            {
+                continue;
+            }
+            let Ok(meta) = std::fs::metadata(&path) else {
+                continue; // removed meanwhile
+            };
+            if !meta.is_file() {
+                continue;
+            }
+            let at = ctime(&meta);
+            let verdict = take(
+                &mut lock(self.book),
+                here,
+                statuses,
+                &name,
+                at,
+                self.index,
+                self.n,
+            );
+            match verdict {
+                Take::Taken => {
+                    self.pending
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(path.clone());
+                    let _ = self.remove.send(path);
+                }
+                // Dropped a moment ago, not in the book yet: next sweep.
+                Take::NotYet => {}
+                // Another pass's: not this pass's business.
+                Take::Foreign => {}
+            }
         }
     }
 }
@@ -490,6 +549,11 @@ mod tests {
             })
         );
         assert_eq!(file_name("notes.txt"), None);
+        let pass = 5..8;
+        assert!(about("A_d_7-BENCH.abc.json", "BENCH", &pass));
+        assert!(about("A_d_5-BENCH.abc.01.B.xml", "BENCH", &pass));
+        assert!(!about("A_d_8-BENCH.abc.json", "BENCH", &pass));
+        assert!(!about("A_d_6-WARMUP.abc.xml", "BENCH", &pass));
         assert_eq!(file_name("a_b_c.xml"), None);
     }
 

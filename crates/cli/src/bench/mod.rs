@@ -25,6 +25,7 @@ mod load;
 mod procs;
 mod report;
 
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -345,7 +346,14 @@ fn bench(
             fanout: Fanout::Fixed(k),
         },
     )?;
-    let mut problems = warm.check.problems.clone();
+    if !warm.check.problems.is_empty() {
+        // Nothing goes through: a setup problem, not a measurement.
+        bail!(
+            "the warm-up documents did not go through:\n  - {}",
+            warm.check.problems.join("\n  - ")
+        );
+    }
+    let mut problems = Vec::new();
 
     // The bare baseline, same broker, same vhost, same run.
     let baseline = if a.baseline_count > 0 {
@@ -635,9 +643,10 @@ fn run_pass(ctx: &mut Ctx<'_>, label: &str, mut load: Load) -> anyhow::Result<Pa
             for p in ctx.procs.iter_mut() {
                 if !p.alive() {
                     died.push(format!(
-                        "{} exited during the {label} pass (log: {})",
+                        "{} exited during the {label} pass; the end of its log ({}):\n{}",
                         p.name,
-                        p.log.display()
+                        p.log.display(),
+                        p.log_tail(3)
                     ));
                 }
             }
@@ -763,11 +772,12 @@ fn run_pass(ctx: &mut Ctx<'_>, label: &str, mut load: Load) -> anyhow::Result<Pa
             got[0], got[1], got[2], want[0], want[1], want[2], stall.as_secs()
         ));
     }
-    problems.extend(leftovers(&ctx.world, load.notation));
+    let numbers = load.first_number..load.first_number + b.dropped as u64;
+    problems.extend(leftovers(&ctx.world, load.notation, &numbers));
     problems.extend(records_check(
         &ctx.world,
         load.notation,
-        b.dropped,
+        &numbers,
         b.deliveries,
     ));
 
@@ -813,21 +823,10 @@ fn run_pass(ctx: &mut Ctx<'_>, label: &str, mut load: Load) -> anyhow::Result<Pa
         seconds_to_last_inbox: to_last_inbox,
         seconds_to_last_01: to_last_01,
         seconds_to_tracker_counted: to_tracker,
-        documents_per_s: if to_tracker > 0.0 {
-            b.dropped as f64 / to_tracker
-        } else {
-            0.0
-        },
-        deliveries_per_s: if to_tracker > 0.0 {
-            b.deliveries as f64 / to_tracker
-        } else {
-            0.0
-        },
-        documents_per_s_to_last_01: if to_last_01 > 0.0 {
-            b.dropped as f64 / to_last_01
-        } else {
-            0.0
-        },
+        // Over the documents answered (all of them, unless the pass failed).
+        documents_per_s: rate(b.complete, to_tracker),
+        deliveries_per_s: rate(b.arrived, to_tracker),
+        documents_per_s_to_last_01: rate(b.complete, to_last_01),
         latency_to_inbox: Latency::of(&b.to_inbox_us),
         latency_to_01: Latency::of(&b.to_01_us),
         latency_document_answered: Latency::of(&b.to_complete_us),
@@ -863,9 +862,18 @@ fn run_pass(ctx: &mut Ctx<'_>, label: &str, mut load: Load) -> anyhow::Result<Pa
     Ok(report)
 }
 
+/// `n` over `secs`, 0 for no time.
+fn rate(n: usize, secs: f64) -> f64 {
+    if secs > 0.0 {
+        n as f64 / secs
+    } else {
+        0.0
+    }
+}
+
 /// Files of this pass still in an inbox or status-inbox (never taken: not
 /// a delivery of a document the bench sent), and refused outbox files.
-fn leftovers(world: &World, notation: &str) -> Vec<String> {
+fn leftovers(world: &World, notation: &str, numbers: &Range<u64>) -> Vec<String> {
     let mut v = Vec::new();
     for a in &world.agencies {
         for folder in [folders::INBOX, folders::STATUS_INBOX, folders::REJECTED] {
@@ -877,7 +885,7 @@ fn leftovers(world: &World, notation: &str) -> Vec<String> {
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default();
-                if folder == folders::REJECTED || name.contains(&format!("-{notation}.")) {
+                if folder == folders::REJECTED || load::about(&name, notation, numbers) {
                     v.push(format!("{}: {folder}/{name} left over", a.organ_id));
                 }
             }
@@ -888,7 +896,13 @@ fn leftovers(world: &World, notation: &str) -> Vec<String> {
 
 /// Every sender's record of this pass's documents: marked sent, with a 01
 /// from every recipient.
-fn records_check(world: &World, notation: &str, docs: usize, deliveries: usize) -> Vec<String> {
+fn records_check(
+    world: &World,
+    notation: &str,
+    numbers: &Range<u64>,
+    deliveries: usize,
+) -> Vec<String> {
+    let docs = (numbers.end - numbers.start) as usize;
     let mut records = 0;
     let mut with_01 = 0;
     let mut recipients = 0;
@@ -900,8 +914,8 @@ fn records_check(world: &World, notation: &str, docs: usize, deliveries: usize) 
         for e in entries.filter_map(Result::ok) {
             let name = e.file_name().to_string_lossy().into_owned();
             if !(name.ends_with(".json")
-                && name.contains(&format!("-{notation}."))
-                && !name.starts_with('.'))
+                && !name.starts_with('.')
+                && load::about(&name, notation, numbers))
             {
                 continue;
             }

@@ -164,6 +164,13 @@ impl Proc {
         false
     }
 
+    /// The last `n` lines of its log (to say why it stopped).
+    pub fn log_tail(&self, n: usize) -> String {
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(n)..].join("\n")
+    }
+
     /// How long its log is now (to count what a pass logged).
     pub fn log_len(&self) -> u64 {
         std::fs::metadata(&self.log).map_or(0, |m| m.len())

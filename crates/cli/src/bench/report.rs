@@ -459,6 +459,9 @@ pub fn text(r: &Report) -> String {
         ));
     }
     s.push_str("\nprocesses (over the whole run): peak RSS (VmHWM), warnings and errors logged\n");
+    // The same line logged by several processes is shown once (with the
+    // process's own name, the vhost and the time taken out).
+    let mut lines: Vec<(String, Vec<&str>)> = Vec::new();
     for p in &r.processes {
         s.push_str(&format!(
             "  {:<16} {:>6.1} MB  {} warning(s), {} error(s){}\n",
@@ -473,8 +476,24 @@ pub fn text(r: &Report) -> String {
             }
         ));
         for l in &p.first_log_problems {
-            s.push_str(&format!("      {l}\n"));
+            let general = l
+                .split_once(' ')
+                .map_or(l.as_str(), |(_, rest)| rest)
+                .replace(&r.vhost, "<vhost>")
+                .replace(&p.name, "<agency>");
+            match lines.iter_mut().find(|(g, _)| *g == general) {
+                Some((_, who)) => who.push(&p.name),
+                None => lines.push((general, vec![&p.name])),
+            }
         }
+    }
+    for (line, who) in &lines {
+        let who = if who.len() > 2 {
+            format!("{} processes", who.len())
+        } else {
+            who.join(", ")
+        };
+        s.push_str(&format!("    ({who}) {line}\n"));
     }
     s.push_str("\ntargets (issue 7):\n");
     for t in &r.targets {
