@@ -326,21 +326,25 @@ impl Adapter {
                     organ_id: self.me.organ_id.clone(),
                     timestamp: EdTimestamp::now(),
                 });
+                let recipients = doc
+                    .header
+                    .to
+                    .iter()
+                    .map(|t| (t.organ_id.to_string(), RecipientState::default()))
+                    .collect::<BTreeMap<_, _>>();
+                // The document moves into the message (no copy) and is gone
+                // before the awaits below: only its signed bytes wait for
+                // the axis.
                 let signed = self
                     .signer
-                    .sign_message(&Message::Document(Box::new(doc.clone())))
+                    .sign_message(&Message::Document(Box::new(doc)))
                     .map_err(|e| SubmitError::Invalid(vec![e.to_string()]))?;
                 let record = SentRecord {
                     document_id: document_id.clone(),
                     message_id: sha256_hex(&signed),
                     sent_at: None,
                     source: source.to_owned(),
-                    recipients: doc
-                        .header
-                        .to
-                        .iter()
-                        .map(|t| (t.organ_id.to_string(), RecipientState::default()))
-                        .collect::<BTreeMap<_, _>>(),
+                    recipients,
                 };
                 self.sent().create(&stem, &signed, &record).await?;
                 signed

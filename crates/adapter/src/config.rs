@@ -9,7 +9,7 @@
 //! axis = "amqp://vpcp:secret@axis.example:5672"   # or file:///var/lib/docaxis/axis
 //! data_dir = "/var/lib/docaxis/vpcp"       # outbox/, sent/, inbox/, ...
 //! http = "127.0.0.1:8410"                  # loopback only
-//! concurrency = 32
+//! concurrency = 128
 //! scan_interval_ms = 200
 //! ```
 //!
@@ -54,8 +54,13 @@ pub struct Config {
     pub scan_interval_ms: u64,
 }
 
+/// 128: every durable step is a group commit, so more work in flight means
+/// fewer fsyncs per document (measured with adapter-bench, 5,000 documents:
+/// 32 -> 128 took the sender from 1.01 to 0.71-0.80 ms of CPU per document
+/// and the receiver from 0.62 to 0.47-0.51 ms; 256 gained little more and
+/// held ~15 MB more). It stays within the axis's prefetch (256).
 fn default_concurrency() -> usize {
-    32
+    128
 }
 
 fn default_scan() -> u64 {

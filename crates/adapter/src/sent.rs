@@ -541,26 +541,25 @@ impl Shared {
         if segment.broken {
             self.rotate(&mut segment)?;
         }
-        let mut bytes = Vec::new();
-        for (line, _) in lines {
-            serde_json::to_writer(&mut bytes, line).map_err(io::Error::other)?;
-            bytes.push(b'\n');
-        }
-        if let Err(e) = segment
-            .file
-            .write_all(&bytes)
-            .and_then(|()| segment.file.sync_data())
-        {
-            // Part of the lines may be in the file, and a later line must
-            // never follow a torn one (replay stops at it): cut them off,
-            // or if even that fails, end the segment here.
-            let cut = segment.bytes;
-            if segment.file.set_len(cut).is_err() {
-                segment.broken = true;
+        // Written through a bounded buffer: a batch of documents (their
+        // signed bytes included) never sits in memory whole.
+        let written = Self::append(&segment.file, lines).and_then(|n| {
+            segment.file.sync_data()?;
+            Ok(n)
+        });
+        match written {
+            Ok(n) => segment.bytes += n,
+            Err(e) => {
+                // Part of the lines may be in the file, and a later line
+                // must never follow a torn one (replay stops at it): cut
+                // them off, or if even that fails, end the segment here.
+                let cut = segment.bytes;
+                if segment.file.set_len(cut).is_err() {
+                    segment.broken = true;
+                }
+                return Err(e);
             }
-            return Err(e);
         }
-        segment.bytes += bytes.len() as u64;
         // From here on, the changes are durable.
         let deadline = Instant::now() + MATERIALISE_AFTER;
         let mut now = HashSet::new();
@@ -599,6 +598,20 @@ impl Shared {
             self.rotate(&mut segment)?;
         }
         Ok(())
+    }
+
+    /// Appends `lines` to `file`; returns the number of bytes written.
+    fn append(file: &File, lines: &[(Line, bool)]) -> io::Result<u64> {
+        let mut w = io::BufWriter::with_capacity(256 << 10, file);
+        let mut n = 0u64;
+        for (line, _) in lines {
+            let mut json = serde_json::to_vec(line).map_err(io::Error::other)?;
+            json.push(b'\n');
+            w.write_all(&json)?;
+            n += json.len() as u64;
+        }
+        w.flush()?;
+        Ok(n)
     }
 
     /// Closes the current segment (queueing it for its checkpoint) and
