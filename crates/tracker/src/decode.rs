@@ -10,10 +10,10 @@
 //! a month against the directory would also cost the tracker more than all
 //! its counting.
 //!
-//! [`decode`] reads the few fields it needs with [`crate::extract`], a
-//! streaming reader that stops at the end of the header; [`decode_full`]
-//! does the same with the full edXML parser and is kept as the reference
-//! the tests compare it with.
+//! [`decode`] reads the few fields it needs with [`crate::extract`] (a byte
+//! scanner, with quick-xml behind it, that stops after the last field it
+//! needs); [`decode_full`] does the same with the full edXML parser and is
+//! kept as the reference the tests compare it with.
 
 use docaxis_axis::{Envelope, Kind};
 use docaxis_edxml::{parse, Message, ParseLimits};
