@@ -182,6 +182,9 @@ struct Shared {
     closed: Mutex<VecDeque<Closed>>,
     /// Records not confirmed by the axis when the store was opened.
     unconfirmed_at_open: Vec<String>,
+    /// [`SEGMENT_BYTES`] and [`CHECKPOINT_AFTER`] (smaller in tests).
+    segment_bytes: u64,
+    checkpoint_after: Duration,
 }
 
 /// One change to commit.
@@ -234,6 +237,14 @@ impl SentStore {
     /// Opens `dir`: replays what the log holds into the files, indexes the
     /// records, and starts the committer (on the current Tokio runtime).
     pub fn open(dir: &Path) -> io::Result<SentStore> {
+        SentStore::open_with(dir, SEGMENT_BYTES, CHECKPOINT_AFTER)
+    }
+
+    fn open_with(
+        dir: &Path,
+        segment_bytes: u64,
+        checkpoint_after: Duration,
+    ) -> io::Result<SentStore> {
         fs::create_dir_all(dir)?;
         let replayed = replay(dir)?;
         let mut state = State::default();
@@ -280,6 +291,8 @@ impl SentStore {
             }),
             closed: Mutex::new(VecDeque::new()),
             unconfirmed_at_open,
+            segment_bytes,
+            checkpoint_after,
         });
         let (requests, rx) = mpsc::unbounded_channel();
         let committer = tokio::spawn(committer(shared.clone(), rx));
@@ -594,7 +607,7 @@ impl Shared {
             }
         }
         self.materialise_ids(now.iter())?;
-        if segment.bytes >= SEGMENT_BYTES {
+        if segment.bytes >= self.segment_bytes {
             self.rotate(&mut segment)?;
         }
         Ok(())
@@ -805,7 +818,7 @@ async fn start_checkpoint(shared: &Arc<Shared>) -> Option<JoinHandle<(Closed, io
         let mut closed = lock(&shared.closed);
         let due = closed
             .front()
-            .is_some_and(|c| c.at.elapsed() >= CHECKPOINT_AFTER)
+            .is_some_and(|c| c.at.elapsed() >= shared.checkpoint_after)
             || closed.len() > MAX_CLOSED;
         if !due {
             return None;
@@ -904,6 +917,48 @@ mod tests {
         s.create("d2", b"<y/>", &other).await.unwrap();
         tokio::time::sleep(MATERIALISE_AFTER + TICK * 3).await;
         assert_eq!(json_on_disk(d.path(), "d2"), other);
+        s.close().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn full_segments_are_checkpointed_into_the_files_and_deleted() {
+        let d = tempfile::tempdir().unwrap();
+        // Every commit fills a segment; checkpoints as soon as closed.
+        let s = SentStore::open_with(d.path(), 1, Duration::ZERO).unwrap();
+        for i in 0..5 {
+            let mut r = record();
+            r.document_id = format!("D{i}");
+            r.sent_at = None;
+            s.create(&format!("d{i}"), b"<x/>", &r).await.unwrap();
+            s.confirm(&r.document_id, "2022-07-01T08:30:00+07:00".into(), &[])
+                .await
+                .unwrap();
+        }
+        let one_left = || segments(d.path()).unwrap().len() == 1;
+        for _ in 0..100 {
+            if one_left() {
+                break;
+            }
+            tokio::time::sleep(TICK).await;
+        }
+        // Only the segment being written is left; the records are in
+        // their files, whole, without any replay.
+        assert!(one_left(), "{:?}", segments(d.path()).unwrap());
+        for i in 0..5 {
+            let r = json_on_disk(d.path(), &format!("d{i}"));
+            assert_eq!(r.document_id, format!("D{i}"));
+            assert!(r.sent_at.is_some());
+        }
+        // A change after the checkpoints still lands, and survives a crash.
+        assert!(s
+            .add_status("D0", "000.00.00.G12", seen("2022/07/01 08:31:00"))
+            .await
+            .unwrap());
+        std::mem::forget(s);
+        let s = SentStore::open(d.path()).unwrap();
+        let r = s.get("D0").unwrap().unwrap();
+        assert_eq!(r.recipients["000.00.00.G12"].statuses.len(), 1);
+        assert!(s.unconfirmed().unwrap().is_empty());
         s.close().await;
     }
 
