@@ -37,7 +37,7 @@ use docaxis_adapter::folders;
 use docaxis_axis::bench::{bare_lapin, Baseline, BenchOptions};
 
 use crate::demo::broker::DemoBroker;
-use crate::demo::world::{self, World, AGENCIES};
+use crate::demo::world::{self, World};
 use crate::output::{OutputFormat, Refused};
 use counters::Endpoint;
 use load::{Book, Fanout, Load, Pacing, Shared};
@@ -72,8 +72,8 @@ Exit codes: 0 the bench ran (whether or not the targets were met); 1 a
 document was lost, duplicated, misrouted or miscounted by the tracker;
 2 the bench could not run.")]
 pub struct BenchArgs {
-    /// Number of agencies (adapters), each sending and receiving: the demo's
-    /// ten first, then more.
+    /// Number of agencies (adapters), each sending and receiving, with ids
+    /// of the run's own (`RRR.00.00.Gnn`, at most 99).
     #[arg(long, default_value_t = 10, value_name = "N")]
     agencies: usize,
     /// Documents per pass (default 2,000; with --duration: no limit).
@@ -167,7 +167,7 @@ pub fn run(a: BenchArgs, format: OutputFormat) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| prometheus_host(&a.amqp));
     let endpoint = Endpoint::ensure(&host)?;
-    let agencies = agency_list(a.agencies)?;
+    let agencies = agency_list(a.agencies, run_number())?;
     let ids: Vec<&str> = agencies.iter().map(|(id, _)| id.as_str()).collect();
     let broker = DemoBroker::create(&a.amqp, "docaxis-bench", &ids)?;
     eprintln!(
@@ -242,27 +242,29 @@ fn prometheus_host(amqp: &str) -> String {
     format!("{}:15692", if host.is_empty() { "127.0.0.1" } else { host })
 }
 
-/// The demo's ten agencies, then provinces' national ids (`000.00.00.Hnn`)
-/// the demo does not use.
-fn agency_list(n: usize) -> anyhow::Result<Vec<(String, String)>> {
-    let mut v: Vec<(String, String)> = AGENCIES
-        .iter()
-        .take(n)
-        .map(|(id, name)| ((*id).to_owned(), (*name).to_owned()))
-        .collect();
-    for p in 1..100 {
-        if v.len() >= n {
-            break;
-        }
-        let id = format!("000.00.00.H{p:02}");
-        if AGENCIES.iter().all(|(a, _)| *a != id) {
-            v.push((id.clone(), format!("Đơn vị thử tải {id}")));
-        }
+/// `n` agencies with national ids of this run's own, `RRR.00.00.Gnn` with
+/// `run` = RRR (100 to 999): the broker users are named by OrganId (the
+/// broker checks each message's `user_id` against its connection's user),
+/// so ids shared with `docaxis demo --amqp`, or with another bench, would
+/// have one run reset or delete the other's users.
+fn agency_list(n: usize, run: u16) -> anyhow::Result<Vec<(String, String)>> {
+    if n > 99 {
+        bail!("--agencies {n}: at most 99");
     }
-    if v.len() < n {
-        bail!("--agencies {n}: at most {}", v.len());
-    }
-    Ok(v)
+    Ok((1..=n)
+        .map(|i| {
+            let id = format!("{run:03}.00.00.G{i:02}");
+            (id, format!("Đơn vị thử tải số {i}"))
+        })
+        .collect())
+}
+
+/// A number for this run's agency ids (100 to 999).
+fn run_number() -> u16 {
+    let nanos = SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    (100 + (nanos ^ std::process::id().rotate_left(7)) % 900) as u16
 }
 
 fn bench(
@@ -966,11 +968,13 @@ mod tests {
         assert_eq!(prometheus_host("amqp://localhost"), "localhost:15692");
     }
 
+    use crate::demo::world::AGENCIES;
+
     #[test]
-    fn agencies_beyond_the_demos_ten_are_distinct_national_ids() {
-        let v = agency_list(40).unwrap();
+    fn agencies_are_distinct_national_ids_of_the_run() {
+        let v = agency_list(40, 417).unwrap();
         assert_eq!(v.len(), 40);
-        assert_eq!(v[0].0, "000.00.00.G22");
+        assert_eq!(v[0].0, "417.00.00.G01");
         let mut ids: Vec<&str> = v.iter().map(|(i, _)| i.as_str()).collect();
         ids.sort();
         ids.dedup();
@@ -978,7 +982,10 @@ mod tests {
         assert!(v
             .iter()
             .all(|(i, _)| docaxis_edxml::OrganId::parse(i).unwrap().is_national()));
-        assert!(agency_list(1000).is_err());
+        // None of the demo's.
+        assert!(v.iter().all(|(i, _)| AGENCIES.iter().all(|(d, _)| d != i)));
+        assert!(agency_list(100, 417).is_err());
+        assert!((100..1000).contains(&run_number()));
     }
 
     #[test]
