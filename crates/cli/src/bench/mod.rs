@@ -52,6 +52,9 @@ const MONTH_DELIVERIES: usize = 620_830;
 const MONTH_SENT: usize = 135_164;
 const MONTH_RECEIVED: usize = 485_666;
 
+/// Set by Ctrl-C.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
 /// `docaxis bench`.
 #[derive(Debug, Args)]
 #[command(after_help = "\
@@ -190,6 +193,9 @@ pub fn run(a: BenchArgs, format: OutputFormat) -> anyhow::Result<()> {
     }
     let report = result?;
     format.emit(&report, || report::text(&report))?;
+    if INTERRUPTED.load(Ordering::Relaxed) {
+        bail!("interrupted: the last pass did not finish (its figures are partial)");
+    }
     if !report.problems.is_empty() {
         return Err(Refused(format!(
             "{} problem(s): documents lost, duplicated or miscounted",
@@ -290,6 +296,13 @@ fn bench(
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    // Ctrl-C ends the pass under way; the bench then stops the processes
+    // and removes its vhost and users, as at a normal end.
+    rt.spawn(async {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            INTERRUPTED.store(true, Ordering::Relaxed);
+        }
+    });
     rt.block_on(async {
         let operator = docaxis_axis::connect(Some(&broker.operator_url())).await?;
         operator.setup(&ids).await?;
@@ -588,6 +601,9 @@ fn run_baseline(
 /// One pass: drop the load's documents, wait for every delivery, its 01
 /// and the tracker's count, and read what it cost.
 fn run_pass(ctx: &mut Ctx<'_>, label: &str, mut load: Load) -> anyhow::Result<PassReport> {
+    if INTERRUPTED.load(Ordering::Relaxed) {
+        bail!("interrupted before the {label} pass");
+    }
     load.first_number = ctx.next_number;
     let stall = Duration::from_secs(ctx.args.stall);
     let tracker_before = tracker_totals(&ctx.tracker)?;
@@ -633,6 +649,12 @@ fn run_pass(ctx: &mut Ctx<'_>, label: &str, mut load: Load) -> anyhow::Result<Pa
                 last_change = Instant::now();
             }
             if finished_dropping && complete == dropped {
+                break;
+            }
+            if INTERRUPTED.load(Ordering::Relaxed) {
+                stalled = Some(format!(
+                    "{label}: interrupted with {complete} of {dropped} documents answered"
+                ));
                 break;
             }
             if last_change.elapsed() > stall {
