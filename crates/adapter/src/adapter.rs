@@ -832,6 +832,14 @@ impl Adapter {
         delivery.ack().await
     }
 
+    /// Writes the sent records whose files lag behind (see
+    /// [`crate::sent`]); called on a clean stop.
+    pub async fn flush_records(&self) {
+        if let Err(e) = self.sent().flush().await {
+            tracing::error!(error = %e, "cannot write the records in sent/; the next start writes them");
+        }
+    }
+
     /// The record of a sent document.
     pub fn sent_record(&self, document_id: &str) -> std::io::Result<Option<SentRecord>> {
         self.sent().get(document_id)

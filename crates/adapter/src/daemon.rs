@@ -71,6 +71,7 @@ pub async fn run_until(
     tasks.spawn(status_outbox_loop(adapter.clone(), stop.clone()));
     tasks.spawn(receive_loop(adapter.clone(), stop.clone()));
     while tasks.join_next().await.is_some() {}
+    adapter.flush_records().await;
     if let Err(e) = adapter.axis().close().await {
         tracing::warn!(error = %e, "closing the axis connection");
     }

@@ -182,6 +182,9 @@ struct Shared {
     closed: Mutex<VecDeque<Closed>>,
     /// Records not confirmed by the axis when the store was opened.
     unconfirmed_at_open: Vec<String>,
+    /// Held while `.json` files are written: the committer and
+    /// [`SentStore::flush`] never write one file at once.
+    writing: Mutex<()>,
     /// [`SEGMENT_BYTES`] and [`CHECKPOINT_AFTER`] (smaller in tests).
     segment_bytes: u64,
     checkpoint_after: Duration,
@@ -290,6 +293,7 @@ impl SentStore {
                 broken: false,
             }),
             closed: Mutex::new(VecDeque::new()),
+            writing: Mutex::new(()),
             unconfirmed_at_open,
             segment_bytes,
             checkpoint_after,
@@ -310,6 +314,22 @@ impl SentStore {
     pub async fn close(self) {
         drop(self.requests);
         let _ = self.committer.await;
+    }
+
+    /// Writes every `.json` older than its record now (on a clean stop: a
+    /// document system reading `sent/` while the adapter is stopped sees
+    /// every change).
+    pub async fn flush(&self) -> io::Result<()> {
+        blocking(&self.shared, |s| {
+            let ids: Vec<String> = lock(&s.state)
+                .slots
+                .iter()
+                .filter(|(_, slot)| slot.pending.is_some())
+                .map(|(id, _)| id.clone())
+                .collect();
+            s.materialise_ids(ids.iter())
+        })
+        .await
     }
 
     /// The lock serialising changes of `document_id`'s record.
@@ -666,6 +686,7 @@ impl Shared {
     }
 
     fn write_json(&self, chosen: Vec<(String, String, u64, SentRecord)>) -> io::Result<()> {
+        let _writing = lock(&self.writing);
         let mut written = Vec::with_capacity(chosen.len());
         let mut result = Ok(());
         for (id, stem, version, record) in chosen {
@@ -903,8 +924,11 @@ mod tests {
             .unwrap();
         // Known at once, in memory.
         assert!(s.get("D1").unwrap().unwrap().sent_at.is_some());
-        // The stop (or a SIGKILL) comes before the file was written: the
-        // next open writes it from the log.
+        // A clean stop writes it.
+        s.flush().await.unwrap();
+        assert_eq!(json_on_disk(d.path(), "d1"), record());
+        // A SIGKILL before the file was written: the next open writes it
+        // from the log.
         s.close().await;
         let _ = fs::remove_file(d.path().join("d1.json"));
         let s = SentStore::open(d.path()).unwrap();
