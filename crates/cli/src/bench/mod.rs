@@ -73,7 +73,7 @@ beam.smp process. Everything is removed at the end unless --keep.
 
 Exit codes: 0 the bench ran (whether or not the targets were met); 1 a
 document was lost, duplicated, misrouted or miscounted by the tracker;
-2 the bench could not run.")]
+2 the bench could not run, or Ctrl-C stopped it (it still cleans up).")]
 pub struct BenchArgs {
     /// Number of agencies (adapters), each sending and receiving, with ids
     /// of the run's own (`RRR.00.00.Gnn`, at most 99).
