@@ -493,8 +493,14 @@ pub fn text(r: &Report) -> String {
             let general = l
                 .split_once(' ')
                 .map_or(l.as_str(), |(_, rest)| rest)
-                .replace(&r.vhost, "<vhost>")
-                .replace(&p.name, "<agency>");
+                .replace(&r.vhost, "<vhost>");
+            // An agency's id (the tracker's name is in its user's, as a
+            // suffix of the vhost: left as it is).
+            let general = if p.name.contains('.') {
+                general.replace(&p.name, "<agency>")
+            } else {
+                general
+            };
             match lines.iter_mut().find(|(g, _)| *g == general) {
                 Some((_, who)) => who.push(&p.name),
                 None => lines.push((general, vec![&p.name])),
