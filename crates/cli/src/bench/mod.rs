@@ -487,7 +487,13 @@ fn bench(
             log: p.log.display().to_string(),
         });
     }
-    for p in &passes {
+    // Every sender's record, read once the adapters have stopped: a
+    // running adapter may write a record's .json some time after the
+    // status it records (sent/ is a log, checkpointed into the files).
+    for p in &mut passes {
+        let numbers = p.first_number..p.first_number + p.documents as u64;
+        let records = records_check(&ctx.world, &p.notation, &numbers, p.deliveries);
+        p.check.problems.extend(records);
         problems.extend(p.check.problems.iter().cloned());
     }
     let mut report = Report {
@@ -798,12 +804,6 @@ fn run_pass(ctx: &mut Ctx<'_>, label: &str, mut load: Load) -> anyhow::Result<Pa
     }
     let numbers = load.first_number..load.first_number + b.dropped as u64;
     problems.extend(leftovers(&ctx.world, load.notation, &numbers));
-    problems.extend(records_check(
-        &ctx.world,
-        load.notation,
-        &numbers,
-        b.deliveries,
-    ));
 
     let first = b.first_drop.unwrap_or(tracker_done);
     let secs = |t: Option<SystemTime>| {
@@ -836,6 +836,8 @@ fn run_pass(ctx: &mut Ctx<'_>, label: &str, mut load: Load) -> anyhow::Result<Pa
     let (busy, total) = (machine1.0 - machine0.0, machine1.1 - machine0.1);
     let report = PassReport {
         label: label.to_owned(),
+        notation: load.notation.to_owned(),
+        first_number: load.first_number,
         pacing: match load.pacing {
             Pacing::Window(w) => format!("backlog: up to {w} documents in flight"),
             Pacing::Rate(r) => format!("paced at {r:.1} documents/s"),

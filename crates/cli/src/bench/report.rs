@@ -58,6 +58,9 @@ pub struct Month {
 #[derive(Debug, Serialize)]
 pub struct PassReport {
     pub label: String,
+    /// Its documents: notation and numbers from `first_number` on.
+    pub notation: String,
+    pub first_number: u64,
     pub pacing: String,
     pub documents: usize,
     pub deliveries: usize,
