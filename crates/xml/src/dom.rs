@@ -142,20 +142,22 @@ pub fn parse_into<'a, S: Sink<'a>>(
 
 /// The sink that builds a [`Document`].
 ///
-/// The children of all open elements are gathered on one shared stack and
-/// moved into an exactly sized vector when their element ends: one
-/// allocation per element with children, none per element without, and no
-/// vector grown by doubling.
+/// Every node, elements included, goes onto one shared stack as soon as it
+/// is read, in document order; an open element stays there at its place,
+/// and when it ends, the nodes after it (its children) are moved into an
+/// exactly sized vector inside it. So an element is moved once, into the
+/// stack, plus once with its siblings into their parent: one allocation
+/// per element with children, none per element without, and no vector
+/// grown by doubling.
 #[derive(Default)]
 struct TreeBuilder<'a> {
     prolog: Vec<ProcessingInstruction<'a>>,
     epilog: Vec<ProcessingInstruction<'a>>,
     root: Option<Element<'a>>,
-    /// Open elements, innermost last, with where their children start in
-    /// `children`.
-    stack: Vec<(Element<'a>, usize)>,
-    /// The children so far of every open element, outermost first.
-    children: Vec<Node<'a>>,
+    /// Where each open element sits in `nodes`, innermost last.
+    open: Vec<usize>,
+    /// The open elements and the children so far of each, outermost first.
+    nodes: Vec<Node<'a>>,
     /// Text not yet added, so adjacent pieces become one node.
     pending_text: Option<Cow<'a, str>>,
 }
@@ -163,8 +165,8 @@ struct TreeBuilder<'a> {
 impl<'a> TreeBuilder<'a> {
     fn flush_text(&mut self) {
         if let Some(t) = self.pending_text.take() {
-            if !self.stack.is_empty() {
-                self.children.push(Node::Text(t));
+            if !self.open.is_empty() {
+                self.nodes.push(Node::Text(t));
             }
         }
     }
@@ -173,20 +175,31 @@ impl<'a> TreeBuilder<'a> {
 impl<'a> Sink<'a> for TreeBuilder<'a> {
     fn start(&mut self, element: Element<'a>) {
         self.flush_text();
-        self.stack.push((element, self.children.len()));
+        self.open.push(self.nodes.len());
+        self.nodes.push(Node::Element(element));
     }
 
     fn end(&mut self, end_offset: Option<usize>) {
         self.flush_text();
-        let Some((mut element, first_child)) = self.stack.pop() else {
+        let Some(at) = self.open.pop() else {
             return; // the parser balances start and end
         };
-        element.end_offset = end_offset;
-        element.children = self.children.drain(first_child..).collect();
-        if self.stack.is_empty() {
-            self.root = Some(element);
+        // `split_off` moves the children into a vector of exactly their
+        // number; an element without children allocates nothing.
+        let children = if self.nodes.len() > at + 1 {
+            self.nodes.split_off(at + 1)
         } else {
-            self.children.push(Node::Element(element));
+            Vec::new()
+        };
+        if self.open.is_empty() {
+            if let Some(Node::Element(mut element)) = self.nodes.pop() {
+                element.end_offset = end_offset;
+                element.children = children;
+                self.root = Some(element);
+            }
+        } else if let Some(Node::Element(element)) = self.nodes.get_mut(at) {
+            element.end_offset = end_offset;
+            element.children = children;
         }
     }
 
@@ -203,8 +216,8 @@ impl<'a> Sink<'a> for TreeBuilder<'a> {
 
     fn pi(&mut self, pi: ProcessingInstruction<'a>) {
         self.flush_text();
-        if !self.stack.is_empty() {
-            self.children.push(Node::Pi(pi));
+        if !self.open.is_empty() {
+            self.nodes.push(Node::Pi(pi));
         } else if self.root.is_none() {
             self.prolog.push(pi);
         } else {
@@ -217,8 +230,8 @@ impl<'a> Document<'a> {
     /// Parses `input` under `limits`.
     pub fn parse(input: &'a [u8], limits: &Limits) -> Result<Document<'a>, XmlError> {
         let mut tree = TreeBuilder {
-            stack: Vec::with_capacity(16),
-            children: Vec::with_capacity(64),
+            open: Vec::with_capacity(16),
+            nodes: Vec::with_capacity(64),
             ..TreeBuilder::default()
         };
         parse_into(input, limits, &mut tree)?;
@@ -316,6 +329,10 @@ struct Parser<'a, 'l> {
     /// The root element has been closed.
     root_done: bool,
     elements: usize,
+    /// The input holds a carriage return somewhere. Almost none does, and
+    /// then no text needs line-end normalization: one vectorized search of
+    /// the input instead of one per text.
+    has_cr: bool,
 }
 
 impl<'a, 'l> Parser<'a, 'l> {
@@ -346,6 +363,7 @@ impl<'a, 'l> Parser<'a, 'l> {
             stack: Vec::new(),
             root_done: false,
             elements: 0,
+            has_cr: memchr::memchr(b'\r', source).is_some(),
         })
     }
 
@@ -372,6 +390,15 @@ impl<'a, 'l> Parser<'a, 'l> {
             }
         }
         Cow::Owned(String::from_utf8_lossy(bytes).into_owned())
+    }
+
+    /// [`normalize_line_ends`], skipped when the input has no CR at all.
+    fn line_ends(&self, text: Cow<'a, str>) -> Cow<'a, str> {
+        if self.has_cr {
+            normalize_line_ends(text)
+        } else {
+            text
+        }
     }
 
     fn rebase_str(&self, bytes: &[u8], offset: usize) -> Result<&'a str, XmlError> {
@@ -455,11 +482,11 @@ impl<'a, 'l> Parser<'a, 'l> {
                     // The input was validated as UTF-8 once, up front; text
                     // between markup is a slice of it, so it is re-borrowed
                     // rather than decoded a second time.
-                    let content = normalize_line_ends(self.rebase(&t));
+                    let content = self.line_ends(self.rebase(&t));
                     self.text_at(content, offset, sink)?;
                 }
                 Event::CData(c) => {
-                    let content = normalize_line_ends(self.rebase(&c));
+                    let content = self.line_ends(self.rebase(&c));
                     if self.stack.is_empty() {
                         return Err(self.err(
                             XmlErrorKind::ContentOutsideRoot("a CDATA section".into()),
