@@ -248,12 +248,22 @@ impl Journal {
     /// it. Blocking; callers run many at once.
     pub fn stage(&self, m: &Incoming<'_>) -> io::Result<()> {
         let staging = self.shared.root.join(m.folder).join(STAGING);
-        fs::create_dir_all(&staging)?;
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(staging.join(m.name))?;
+        let open = || {
+            OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(staging.join(m.name))
+        };
+        // The staging folder exists but for the first message: no mkdir
+        // per message.
+        let mut f = match open() {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                fs::create_dir_all(&staging)?;
+                open()?
+            }
+            other => other?,
+        };
         f.write_all(m.bytes)?;
         f.sync_data()
     }
