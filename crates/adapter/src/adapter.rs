@@ -194,7 +194,7 @@ impl Adapter {
         }
         let me = organization(config.organ_id.clone(), agency.name.clone());
         let axis: Arc<dyn Axis> = Arc::from(docaxis_axis::connect(config.axis.as_deref()).await?);
-        axis.setup(&[config.organ_id.as_str()]).await?;
+        axis.ensure(&[config.organ_id.as_str()]).await?;
         let journal = Journal::open(&config.data_dir)?;
         let sent = SentStore::open(&config.folder(folders::SENT))?;
         Ok(Adapter {

@@ -186,6 +186,17 @@ pub trait Axis: Send + Sync {
     /// inbox, dead-letter queue and routes, plus the tracker's tap.
     async fn setup(&self, agencies: &[&str]) -> Result<(), AxisError>;
 
+    /// Make sure what the given agencies need (and the tap) is there,
+    /// declaring only what is missing: what an adapter or the tracker calls
+    /// at start-up. Their own broker users may not declare anything, so a
+    /// topology an administrator has declared (`docaxis broker setup`) is
+    /// checked, not declared again; declaring it anyway would be refused by
+    /// the broker (ACCESS_REFUSED, logged as an error by the client) on
+    /// every start.
+    async fn ensure(&self, agencies: &[&str]) -> Result<(), AxisError> {
+        self.setup(agencies).await
+    }
+
     /// Publish one envelope to each of its recipients. Returns once every
     /// copy is durably stored (publisher confirm / fsync). Unknown
     /// recipients give [`AxisError::Unroutable`] (the others still got it).

@@ -714,9 +714,9 @@ impl RabbitAxis {
 }
 
 impl RabbitAxis {
-    /// Check (passively, declaring nothing) that the exchanges and the
-    /// queues of `agencies` exist. What an agency's own user can do at
-    /// start-up.
+    /// Check (passively, declaring nothing) that the exchanges, the
+    /// queues of `agencies` and, when this axis feeds a tap, the tap exist.
+    /// What an agency's own user can do at start-up.
     pub async fn verify(&self, agencies: &[&str]) -> Result<(), AxisError> {
         let n = &self.shared.names;
         let (conn, _) = self.shared.connection(0).await?;
@@ -744,10 +744,10 @@ impl RabbitAxis {
         for x in [n.documents(), n.statuses(), n.dead()] {
             passive_exchange(x).await?;
         }
-        for a in agencies {
-            // Only the inbox: the DLQ is readable but its existence is
-            // checked by the broker when the first refusal is published.
-            let q = n.inbox(a);
+        // Only the inboxes (and the tap): a DLQ's existence is checked by
+        // the broker when the first refusal is published.
+        let tap = self.shared.opts.tap.then(|| n.tap());
+        for q in agencies.iter().map(|a| n.inbox(a)).chain(tap) {
             let ch = conn.create_channel().await?;
             let r = ch
                 .queue_declare(
@@ -846,6 +846,19 @@ impl RabbitAxis {
 impl Axis for RabbitAxis {
     async fn setup(&self, agencies: &[&str]) -> Result<(), AxisError> {
         RabbitAxis::setup_impl(self, agencies).await
+    }
+
+    async fn ensure(&self, agencies: &[&str]) -> Result<(), AxisError> {
+        for a in agencies {
+            validate_agency_id(a)?;
+        }
+        match self.verify(agencies).await {
+            Ok(()) => Ok(()),
+            Err(missing) => {
+                tracing::info!(%missing, "topology incomplete: declaring it");
+                RabbitAxis::setup_impl(self, agencies).await
+            }
+        }
     }
 
     async fn publish(&self, env: &Envelope) -> Result<PublishReceipt, AxisError> {

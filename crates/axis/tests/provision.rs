@@ -105,8 +105,20 @@ async fn agency_cannot_read_others_queue_nor_publish_as_another() {
         // A may not read B's inbox (nor its dead letters), nor declare anything.
         assert!(as_a.consume(&b).await.is_err(), "A read B's inbox");
         assert!(as_a.dead_letters(&b).await.is_err(), "A read B's DLQ");
-        // At start-up an agency's `setup` only verifies what the
-        // administrator declared; it cannot create anything.
+        // At start-up an adapter calls `ensure`: with the administrator's
+        // topology in place (the tap included) it only checks, passively,
+        // and declares nothing; for a missing queue it tries to declare and
+        // is refused, with the way out in the message.
+        as_a.ensure(&[&a])
+            .await
+            .expect("A checks its own topology and the tap");
+        let missing = format!("pvY.{}", a.rsplit('.').next().unwrap());
+        match as_a.ensure(&[&missing]).await {
+            Err(AxisError::Broker(msg)) => assert!(msg.contains("broker setup"), "{msg}"),
+            other => panic!("A must not declare topology, got {other:?}"),
+        }
+        // `setup` (what `broker setup` calls) tries to declare first and,
+        // refused, only verifies what the administrator declared.
         as_a.setup(&[&a])
             .await
             .expect("A verifies its own topology");
