@@ -380,16 +380,20 @@ impl<'a, 'l> Parser<'a, 'l> {
     /// arithmetic, no `unsafe`) lets the tree borrow from the input instead
     /// of copying every name. If the slice is not inside the input, it is
     /// copied.
+    #[inline]
     fn rebase(&self, bytes: &[u8]) -> Cow<'a, str> {
-        let base = self.source.as_ptr() as usize;
-        let start = bytes.as_ptr() as usize;
-        if start >= base && start + bytes.len() <= base + self.source.len() {
-            let off = start - base;
-            if let Some(s) = self.text.get(off..off + bytes.len()) {
-                return Cow::Borrowed(s);
-            }
+        match self.borrow(bytes) {
+            Some(s) => Cow::Borrowed(s),
+            None => Cow::Owned(String::from_utf8_lossy(bytes).into_owned()),
         }
-        Cow::Owned(String::from_utf8_lossy(bytes).into_owned())
+    }
+
+    /// The slice of the input that `bytes` is, if it is one (`get` still
+    /// checks the bounds and character boundaries).
+    #[inline]
+    fn borrow(&self, bytes: &[u8]) -> Option<&'a str> {
+        let off = (bytes.as_ptr() as usize).checked_sub(self.source.as_ptr() as usize)?;
+        self.text.get(off..off.checked_add(bytes.len())?)
     }
 
     /// [`normalize_line_ends`], skipped when the input has no CR at all.
@@ -401,11 +405,12 @@ impl<'a, 'l> Parser<'a, 'l> {
         }
     }
 
+    #[inline]
     fn rebase_str(&self, bytes: &[u8], offset: usize) -> Result<&'a str, XmlError> {
-        match self.rebase(bytes) {
-            Cow::Borrowed(s) => Ok(s),
+        match self.borrow(bytes) {
+            Some(s) => Ok(s),
             // Reading from an in-memory &str, quick-xml always borrows.
-            Cow::Owned(_) => Err(self.err(
+            None => Err(self.err(
                 XmlErrorKind::Malformed("internal: name not borrowed from input".into()),
                 offset,
             )),
