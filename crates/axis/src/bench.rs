@@ -351,6 +351,10 @@ pub async fn bare_lapin(o: &BenchOptions, baseline: Baseline) -> Result<RunStats
         .await
         .map_err(|e| AxisError::Broker(format!("bench reader: {e}")))??;
     let cpu = cpu_time() - cpu0;
+    // Close the consuming channel before the queue goes: the broker then
+    // drops its consumer quietly, instead of cancelling it under a client
+    // that is cancelling it too (lapin logs the crossing replies as errors).
+    close_all(&[&sch], &[]).await;
     match admin {
         Some(admin) => {
             admin.teardown(&AGENCIES).await?;
@@ -361,7 +365,7 @@ pub async fn bare_lapin(o: &BenchOptions, baseline: Baseline) -> Result<RunStats
                 .await?;
         }
     }
-    close_all(&[&pch, &sch], &[&pub_conn, &sub_conn]).await;
+    close_all(&[&pch], &[&pub_conn, &sub_conn]).await;
     Ok(summarize(o.count, elapsed, lat, cpu, 1))
 }
 
