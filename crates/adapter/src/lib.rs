@@ -21,7 +21,10 @@
 //! file is a task of its own (up to `concurrency`), so their fsyncs overlap
 //! and the file system commits them together; the journal appends the
 //! entries of every message waiting at that moment with one fsync
-//! ([`journal`]); publishes share the axis's confirm window.
+//! ([`journal`]); the sender's records go the same way, through a log
+//! whose group commit also carries the signed bytes, so a document costs
+//! no fsync of its own in `sent/` ([`sent`]); publishes share the axis's
+//! confirm window.
 //!
 //! Modules: [`config`] (agency.toml), [`adapter`] (the rules for one
 //! message), [`daemon`] (loops, signals), [`http`], [`journal`] (received
