@@ -397,6 +397,7 @@ impl<'a, 'l> Parser<'a, 'l> {
     }
 
     /// [`normalize_line_ends`], skipped when the input has no CR at all.
+    #[inline]
     fn line_ends(&self, text: Cow<'a, str>) -> Cow<'a, str> {
         if self.has_cr {
             normalize_line_ends(text)
@@ -779,15 +780,20 @@ fn is_xml_space(c: char) -> bool {
 ///
 /// One pass over the bytes up front keeps the rest of the parser simple.
 fn check_chars(source: &[u8]) -> Result<(), XmlError> {
-    // Fast path: a branch-free test over 64-byte chunks (the compiler
-    // vectorizes it); only a chunk that may hold a problem is looked at
-    // byte by byte. 0xEF is the lead byte of U+FFFE / U+FFFF.
+    // Fast path: a branch-free test over 64-byte chunks (exact chunks, so
+    // the compiler unrolls and vectorizes it with no loop over a remainder,
+    // and accumulates in a byte rather than a `bool`); only a chunk that may
+    // hold a problem, and the short tail, are looked at byte by byte. 0xEF
+    // is the lead byte of U+FFFE / U+FFFF.
     let suspicious = |chunk: &[u8]| {
-        chunk.iter().fold(false, |acc, &b| {
-            acc | ((b < 0x20) & (b != b'\t') & (b != b'\n') & (b != b'\r')) | (b == 0xEF)
-        })
+        chunk.iter().fold(0u8, |acc, &b| {
+            let control = (b < 0x20) & (b != b'\t') & (b != b'\n') & (b != b'\r');
+            acc | u8::from(control | (b == 0xEF))
+        }) != 0
     };
-    for (n, chunk) in source.chunks(64).enumerate() {
+    let chunks = source.chunks_exact(64);
+    let tail = source.len() - chunks.remainder().len();
+    for (n, chunk) in chunks.enumerate() {
         if suspicious(chunk) {
             // Include two bytes of the next chunk for a split U+FFFE.
             let start = n * 64;
@@ -795,7 +801,7 @@ fn check_chars(source: &[u8]) -> Result<(), XmlError> {
             check_chars_slow(source, start, end)?;
         }
     }
-    Ok(())
+    check_chars_slow(source, tail, source.len())
 }
 
 fn check_chars_slow(source: &[u8], start: usize, end: usize) -> Result<(), XmlError> {
