@@ -319,7 +319,8 @@ impl<'x, W: Write> Canonicalizer<'x, W> {
                 .find(|(p, _)| same(p, prefix))
                 .map(|(_, u)| u);
             if above.is_some_and(|u| same(u, uri)) {
-                self.rendered.remove(i);
+                // The order is restored by the sort below.
+                self.rendered.swap_remove(i);
             } else {
                 i += 1;
             }

@@ -823,6 +823,7 @@ fn check_chars_slow(source: &[u8], start: usize, end: usize) -> Result<(), XmlEr
 /// to the exact rule; beyond ASCII every character from U+00C0 on is
 /// allowed (XML 1.0 fifth edition's ranges, minus a few symbols nobody uses
 /// in names), which keeps Vietnamese element names working.
+#[inline]
 fn is_ncname(s: &str) -> bool {
     // Almost every name is ASCII: one table lookup per byte, and the
     // character rules below only for a name with a non-ASCII byte.
@@ -838,6 +839,8 @@ fn is_ncname(s: &str) -> bool {
 }
 
 /// [`is_ncname`] by characters: the rule itself.
+#[cold]
+#[inline(never)]
 fn is_ncname_chars(s: &str) -> bool {
     let mut chars = s.chars();
     let Some(first) = chars.next() else {
