@@ -263,6 +263,11 @@ impl<'x, W: Write> Canonicalizer<'x, W> {
     /// Escapes text into the buffer a piece at a time, flushing between
     /// pieces, so a 14 MB attachment never sits in the buffer whole.
     fn text(&mut self, t: &str) -> io::Result<()> {
+        // Nearly every text is one piece.
+        if t.len() <= FLUSH_AT {
+            escape_text(&mut self.buf, t);
+            return self.maybe_flush();
+        }
         let mut rest = t;
         while !rest.is_empty() {
             let mut cut = rest.len().min(FLUSH_AT);
