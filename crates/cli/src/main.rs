@@ -23,17 +23,6 @@ mod tracker_cmd;
 
 use output::OutputFormat;
 
-/// mimalloc instead of the C library's allocator. Verifying a document
-/// makes a few hundred short-lived allocations (the tree's children, the
-/// model's strings), at ~140 instructions per malloc and ~230 per free with
-/// glibc; with mimalloc a verify of a 10 KB seed article takes 4.6% fewer
-/// instructions in all, 12% less of its XML work (callgrind, session 3).
-/// The libraries do not choose an allocator: only binaries do, and the
-/// benchmarks that report the binary's per-document costs use the same one
-/// (crates/dsig/benches, examples/peak_memory).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// docaxis — sign, verify and route official documents (edXML, QCVN 102:2016)
 /// between state agencies.
 #[derive(Debug, Parser)]

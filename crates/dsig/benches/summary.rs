@@ -19,11 +19,6 @@
 
 mod common;
 
-/// The allocator of the `docaxis` binary (crates/cli/src/main.rs), so that
-/// the figures are the binary's.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 

@@ -9,11 +9,6 @@
 //!
 //! `cargo run --release -p docaxis-dsig --example peak_memory [MB]`
 
-/// The allocator of the `docaxis` binary (crates/cli/src/main.rs), so that
-/// the figures are the binary's.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use std::hint::black_box;
 
 use docaxis_directory::{Agency, AgencyKey, Directory, KeyId, SigningKey};
