@@ -49,7 +49,9 @@ pub async fn ingest_tap(
     opts: IngestOptions,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    axis.ensure(&[]).await.context("checking (or declaring) the tap")?;
+    axis.ensure(&[])
+        .await
+        .context("checking (or declaring) the tap")?;
     let mut consumer = axis.tap().await.context("consuming the tap")?;
     // A separate task pulls deliveries into a channel: cancelling a pending
     // `Consumer::next` (as a timeout would) could leave a claimed message
