@@ -17,7 +17,6 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use base64::Engine;
 use docaxis_xml::{Document as XmlDocument, Element, Limits, Position};
 
 use crate::datetime::{EdDate, EdTimestamp};
@@ -889,13 +888,32 @@ fn parse_count(s: &str) -> Result<u32, String> {
         .map_err(|_| format!("{s:?} is not a whole number"))
 }
 
+/// Whether `bytes` hold ASCII white space. A branch-free test over 64-byte
+/// chunks, which the compiler vectorizes: an early-exit byte loop cost ~6
+/// instructions per byte, as much as decoding a megabyte attachment.
+fn has_ascii_whitespace(bytes: &[u8]) -> bool {
+    bytes.chunks(64).any(|chunk| {
+        chunk
+            .iter()
+            .fold(false, |found, &b| found | b.is_ascii_whitespace())
+    })
+}
+
 /// Decodes base64 that may be wrapped in lines (as MIME writers do),
 /// refusing it before decoding if it would exceed `max` bytes.
 fn decode_base64(text: &str, max: usize) -> Result<Vec<u8>, String> {
-    let cleaned: Cow<'_, str> = if text.bytes().any(|b| b.is_ascii_whitespace()) {
-        Cow::Owned(text.chars().filter(|c| !c.is_ascii_whitespace()).collect())
+    let bytes = text.as_bytes();
+    let cleaned: Cow<'_, [u8]> = if has_ascii_whitespace(bytes) {
+        // Wrapped lines: copy the runs between white space whole (a
+        // megabyte attachment is ~18,000 lines; collecting it character by
+        // character cost as much as decoding it).
+        let mut joined = Vec::with_capacity(bytes.len());
+        for run in bytes.split(u8::is_ascii_whitespace) {
+            joined.extend_from_slice(run);
+        }
+        Cow::Owned(joined)
     } else {
-        Cow::Borrowed(text)
+        Cow::Borrowed(bytes)
     };
     let decoded_len = cleaned.len() / 4 * 3;
     if decoded_len > max {
@@ -903,7 +921,70 @@ fn decode_base64(text: &str, max: usize) -> Result<Vec<u8>, String> {
             "attachment is about {decoded_len} bytes, more than the limit of {max} bytes"
         ));
     }
-    base64::engine::general_purpose::STANDARD
-        .decode(cleaned.as_bytes())
-        .map_err(|e| format!("is not valid base64 ({e})"))
+    decode_standard(&cleaned).ok_or_else(|| "is not valid base64".to_string())
+}
+
+/// Standard base64 with padding, strict (no white space, canonical trailing
+/// bits), decoded with SIMD (base64-simd). The scalar decoder of the
+/// `base64` crate was a sixth of the instructions of verifying a document
+/// with a megabyte attachment. Tested equal to that strict decoder, which
+/// the rest of docaxis uses, on valid, mutated and arbitrary input.
+fn decode_standard(b64: &[u8]) -> Option<Vec<u8>> {
+    base64_simd::STANDARD.decode_to_vec(b64).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decode_standard;
+    use base64::Engine;
+    use proptest::prelude::*;
+
+    fn scalar(b: &[u8]) -> Option<Vec<u8>> {
+        base64::engine::general_purpose::STANDARD.decode(b).ok()
+    }
+
+    const ALPHABET: &[u8] =
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=-_ \n.";
+
+    proptest! {
+        /// Valid encodings of random bytes, one byte of them possibly
+        /// replaced: both decoders accept and refuse alike, with the same
+        /// bytes.
+        #[test]
+        fn simd_base64_agrees_on_encodings(
+            bytes in proptest::collection::vec(any::<u8>(), 0..300),
+            at in any::<usize>(),
+            with in 0..ALPHABET.len(),
+            mutate in any::<bool>(),
+        ) {
+            let mut enc = base64::engine::general_purpose::STANDARD.encode(&bytes).into_bytes();
+            if mutate && !enc.is_empty() {
+                let i = at % enc.len();
+                enc[i] = ALPHABET[with];
+            }
+            prop_assert_eq!(decode_standard(&enc), scalar(&enc));
+        }
+
+        /// Arbitrary strings over the alphabet: padding, trailing bits and
+        /// lengths of every kind.
+        #[test]
+        fn simd_base64_agrees_on_arbitrary_text(picks in proptest::collection::vec(0..ALPHABET.len(), 0..48)) {
+            let s: Vec<u8> = picks.iter().map(|&i| ALPHABET[i]).collect();
+            prop_assert_eq!(decode_standard(&s), scalar(&s));
+        }
+    }
+
+    #[test]
+    fn simd_base64_agrees_on_edge_cases() {
+        for case in [
+            "", "QQ==", "QR==", "QUI=", "QUJ=", "QUJD", "Q===", "QQ=", "QQ", "=QQ=", "QUJD\n",
+            "QU=D",
+        ] {
+            assert_eq!(
+                decode_standard(case.as_bytes()),
+                scalar(case.as_bytes()),
+                "{case:?}"
+            );
+        }
+    }
 }
