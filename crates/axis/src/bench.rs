@@ -118,17 +118,7 @@ const AGENCIES: [&str; 2] = [SENDER, RECIPIENT];
 /// CPU time (user + system) of this process so far, from /proc/self/stat
 /// (zero where it is not available).
 fn cpu_time() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the command name (which is in parentheses and may hold
-    // spaces), by position: field 3 (state) is token 0, so utime and stime,
-    // fields 14 and 15, are tokens 11 and 12, in clock ticks of 10 ms.
-    // (Filtering out what does not parse as u64 would shift them: tpgid is
-    // -1 without a terminal.)
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let tok: Vec<&str> = rest.split_whitespace().collect();
-    let field = |i: usize| tok.get(i).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0);
-    let ticks = field(11) + field(12);
-    Duration::from_millis(ticks * 10)
+    crate::procstat::cpu_of_self()
 }
 
 /// A payload: 8 bytes of sequence, 8 bytes of send time (ns since `t0`),

@@ -41,6 +41,7 @@ pub mod bench;
 pub mod embedded;
 mod envelope;
 mod error;
+pub mod procstat;
 pub mod provision;
 pub mod rabbit;
 

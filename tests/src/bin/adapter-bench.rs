@@ -34,6 +34,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use docaxis_axis::bench::{bare_lapin, Baseline, BenchOptions};
+use docaxis_axis::procstat::{broker_pid, cpu_of, machine_jiffies, status_kb};
 use docaxis_suites::agencies::*;
 
 const G22: &str = "000.00.00.G22";
@@ -77,60 +78,6 @@ fn seeds() -> Vec<String> {
         .iter()
         .map(|p| std::fs::read_to_string(p).unwrap())
         .collect()
-}
-
-/// A field of /proc/<pid>/status, in kB.
-fn status_kb(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
-/// CPU time (user + system) of process `pid`, from /proc/<pid>/stat.
-fn cpu_of(pid: u32) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // After the command name: state is token 0, utime and stime tokens 11
-    // and 12, in clock ticks of 10 ms.
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let tok: Vec<&str> = rest.split_whitespace().collect();
-    let field = |i: usize| tok.get(i).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0);
-    Duration::from_millis((field(11) + field(12)) * 10)
-}
-
-/// The broker's Erlang VM on this machine (for its CPU time): of the
-/// RabbitMQ nodes running (test suites may start nodes of their own), the
-/// one that has worked the most.
-fn broker_pid() -> Option<u32> {
-    std::fs::read_dir("/proc")
-        .ok()?
-        .filter_map(|e| {
-            let e = e.ok()?;
-            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
-            let comm = std::fs::read_to_string(e.path().join("comm")).ok()?;
-            let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
-            let rabbit = String::from_utf8_lossy(&cmdline).contains("rabbit\0boot");
-            (comm.trim() == "beam.smp" && rabbit).then_some(pid)
-        })
-        .max_by_key(|pid| cpu_of(*pid))
-}
-
-/// Busy and total jiffies of the whole machine, from /proc/stat.
-fn machine_jiffies() -> (u64, u64) {
-    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
-    let v: Vec<u64> = stat
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .split_whitespace()
-        .skip(1)
-        .filter_map(|x| x.parse().ok())
-        .collect();
-    let total: u64 = v.iter().sum();
-    let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
-    (total - idle, total)
 }
 
 /// Peak VmRSS seen by sampling, per process, until stopped.
