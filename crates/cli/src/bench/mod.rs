@@ -151,20 +151,7 @@ struct Ctx<'a> {
 /// Runs the bench.
 pub fn run(a: BenchArgs, format: OutputFormat) -> anyhow::Result<()> {
     check_args(&a)?;
-    let (work, temp) = match &a.dir {
-        Some(d) => {
-            std::fs::create_dir_all(d.parent().unwrap_or(Path::new(".")))?;
-            std::fs::create_dir(d)
-                .with_context(|| format!("--dir {}: must be a new directory", d.display()))?;
-            (d.canonicalize()?, None)
-        }
-        None => {
-            let t = tempfile::Builder::new()
-                .prefix("docaxis-bench-")
-                .tempdir()?;
-            (t.path().to_owned(), Some(t))
-        }
-    };
+    let (work, temp) = world::work_dir(a.dir.as_deref(), "docaxis-bench-")?;
     let host = a
         .prometheus
         .clone()
@@ -180,17 +167,7 @@ pub fn run(a: BenchArgs, format: OutputFormat) -> anyhow::Result<()> {
         work.display()
     );
     let result = bench(&a, &work, &broker, &agencies, endpoint);
-    if !a.keep {
-        if let Err(e) = broker.remove() {
-            eprintln!(
-                "warning: could not remove the vhost {}: {e:#}",
-                broker.vhost
-            );
-        }
-    }
-    if let (Some(t), true) = (temp, a.keep) {
-        let _ = t.keep();
-    }
+    world::clean_up(Some(&broker), temp, a.keep);
     let report = result?;
     format.emit(&report, || report::text(&report))?;
     if INTERRUPTED.load(Ordering::Relaxed) {

@@ -190,35 +190,14 @@ impl Running {
 
 async fn run_async(a: DemoArgs, format: OutputFormat) -> anyhow::Result<()> {
     let started = Instant::now();
-    let (work, temp) = match &a.dir {
-        Some(d) => {
-            std::fs::create_dir_all(d.parent().unwrap_or(Path::new(".")))?;
-            std::fs::create_dir(d)
-                .with_context(|| format!("--dir {}: must be a new directory", d.display()))?;
-            (d.canonicalize()?, None)
-        }
-        None => {
-            let t = tempfile::Builder::new().prefix("docaxis-demo-").tempdir()?;
-            (t.path().to_owned(), Some(t))
-        }
-    };
+    let (work, temp) = world::work_dir(a.dir.as_deref(), "docaxis-demo-")?;
     let ids: Vec<&str> = AGENCIES.iter().map(|(id, _)| *id).collect();
     let rabbit = match &a.amqp {
         Some(url) => Some(broker::DemoBroker::create(url, "docaxis-demo", &ids)?),
         None => None,
     };
     let result = demo(&a, format, &work, rabbit.as_ref(), started).await;
-    if let (Some(b), false) = (&rabbit, a.keep) {
-        if let Err(e) = b.remove() {
-            eprintln!(
-                "warning: could not remove the demo's vhost {}: {e:#}",
-                b.vhost
-            );
-        }
-    }
-    if let (Some(t), true) = (temp, a.keep) {
-        let _ = t.keep();
-    }
+    world::clean_up(rabbit.as_ref(), temp, a.keep);
     result
 }
 

@@ -12,6 +12,8 @@ use docaxis_directory::{keys, Agency, AgencyKey, Directory, KeyId, SignedDirecto
 use docaxis_edxml::OrganId;
 use time::OffsetDateTime;
 
+use super::broker::DemoBroker;
+
 /// The agencies of the demo: real ids and names of the Office of the
 /// Government, ministries, a general department and provinces.
 pub const AGENCIES: &[(&str, &str)] = &[
@@ -75,6 +77,40 @@ pub struct World {
 fn key_id(organ: &str, i: usize, now: OffsetDateTime) -> String {
     let short = organ.rsplit('.').next().unwrap_or(organ);
     format!("{short}-{}-{i}", now.year())
+}
+/// The run's working directory: `dir`, which must not exist yet, or a new
+/// temporary directory named `prefix…` (returned, so that it is removed
+/// when dropped unless kept).
+pub fn work_dir(
+    dir: Option<&Path>,
+    prefix: &str,
+) -> anyhow::Result<(PathBuf, Option<tempfile::TempDir>)> {
+    match dir {
+        Some(d) => {
+            std::fs::create_dir_all(d.parent().unwrap_or(Path::new(".")))?;
+            std::fs::create_dir(d)
+                .with_context(|| format!("--dir {}: must be a new directory", d.display()))?;
+            Ok((d.canonicalize()?, None))
+        }
+        None => {
+            let t = tempfile::Builder::new().prefix(prefix).tempdir()?;
+            Ok((t.path().to_owned(), Some(t)))
+        }
+    }
+}
+
+/// The end of a run: unless `keep`, the broker's vhost and users are
+/// removed (a failure is a warning: the run's result stands); with `keep`,
+/// the temporary working directory stays.
+pub fn clean_up(broker: Option<&DemoBroker>, temp: Option<tempfile::TempDir>, keep: bool) {
+    if let (Some(b), false) = (broker, keep) {
+        if let Err(e) = b.remove() {
+            eprintln!("warning: could not remove the vhost {}: {e:#}", b.vhost);
+        }
+    }
+    if let (Some(t), true) = (temp, keep) {
+        let _ = t.keep();
+    }
 }
 
 /// Creates the operator's and the agencies' files under `root`, for
