@@ -131,6 +131,8 @@ pub struct Adapter {
     axis: Arc<dyn Axis>,
     journal: Journal,
     sent: SentStore,
+    /// Inodes of files done with, for reuse (see [`fsio::Spares`]).
+    spares: Arc<fsio::Spares>,
     limits: ParseLimits,
     stopping: std::sync::atomic::AtomicBool,
     /// Counters for `/metrics`.
@@ -157,6 +159,9 @@ fn file_error(what: &'static str, path: &Path, e: impl std::fmt::Display) -> Sta
 fn blocking<T>(f: impl FnOnce() -> T) -> T {
     tokio::task::block_in_place(f)
 }
+
+/// The folder of spare inodes in the data directory (see [`fsio::Spares`]).
+const SPARES: &str = ".spare";
 
 fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
@@ -195,8 +200,9 @@ impl Adapter {
         let me = organization(config.organ_id.clone(), agency.name.clone());
         let axis: Arc<dyn Axis> = Arc::from(docaxis_axis::connect(config.axis.as_deref()).await?);
         axis.ensure(&[config.organ_id.as_str()]).await?;
-        let journal = Journal::open(&config.data_dir)?;
-        let sent = SentStore::open(&config.folder(folders::SENT))?;
+        let spares = Arc::new(fsio::Spares::open(&config.data_dir.join(SPARES))?);
+        let journal = Journal::open(&config.data_dir, spares.clone())?;
+        let sent = SentStore::open(&config.folder(folders::SENT), spares.clone())?;
         Ok(Adapter {
             signer: Signer::new(key, config.key_id.clone()),
             me,
@@ -204,6 +210,7 @@ impl Adapter {
             axis,
             journal,
             sent,
+            spares,
             limits: ParseLimits::default(),
             stopping: std::sync::atomic::AtomicBool::new(false),
             metrics: Metrics::default(),
@@ -420,6 +427,12 @@ impl Adapter {
                 tracing::warn!(document_id = %id, error = %e, "not confirmed yet; the outbox scan will try again");
             }
         }
+    }
+
+    /// Takes a file the adapter is done with (a sent outbox file, a
+    /// status request sent) out of its folder, keeping its inode for reuse.
+    pub fn discard(&self, file: &Path) -> std::io::Result<()> {
+        self.spares.discard(file)
     }
 
     fn journal(&self) -> &Journal {

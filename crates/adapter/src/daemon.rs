@@ -153,7 +153,7 @@ async fn send_file(adapter: &Adapter, file: &Path) -> bool {
             // No fsync of the outbox here: if a power cut brings the file
             // back, its record in sent/ says it was confirmed and it is
             // removed again without being sent twice.
-            if let Err(e) = std::fs::remove_file(file) {
+            if let Err(e) = adapter.discard(file) {
                 tracing::error!(file = %name, error = %e, "sent, but cannot remove it from the outbox");
             }
             true
@@ -189,7 +189,9 @@ async fn status_outbox_loop(adapter: Arc<Adapter>, mut stop: watch::Receiver<boo
             };
             match result {
                 Ok(()) => {
-                    let _ = std::fs::remove_file(&file);
+                    if let Err(e) = adapter.discard(&file) {
+                        tracing::error!(file = %file.display(), error = %e, "status sent, but cannot remove its request from status-outbox/");
+                    }
                 }
                 Err(SubmitError::Invalid(problems)) => {
                     if let Err(e) = adapter.reject(&file, &problems) {

@@ -180,6 +180,7 @@ struct Request {
 
 struct Shared {
     root: PathBuf,
+    spares: Arc<fsio::Spares>,
     file: Mutex<File>,
     index: Mutex<Index>,
 }
@@ -206,7 +207,9 @@ impl Journal {
     /// Opens (or creates) the journal at `root/journal.jsonl`, completes
     /// interrupted renames and starts the committer (on the current Tokio
     /// runtime). `root` is the adapter's data directory.
-    pub fn open(root: &Path) -> io::Result<Journal> {
+    /// Staged files are written over spare inodes from `spares` (see
+    /// [`fsio::Spares`]).
+    pub fn open(root: &Path, spares: Arc<fsio::Spares>) -> io::Result<Journal> {
         let path = root.join("journal.jsonl");
         let file = OpenOptions::new()
             .create(true)
@@ -235,6 +238,7 @@ impl Journal {
         }
         let shared = Arc::new(Shared {
             root: root.to_owned(),
+            spares,
             file: Mutex::new(file),
             index: Mutex::new(index),
         });
@@ -248,13 +252,7 @@ impl Journal {
     /// it. Blocking; callers run many at once.
     pub fn stage(&self, m: &Incoming<'_>) -> io::Result<()> {
         let staging = self.shared.root.join(m.folder).join(STAGING);
-        let open = || {
-            OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .open(staging.join(m.name))
-        };
+        let open = || self.shared.spares.open_truncated(&staging.join(m.name));
         // The staging folder exists but for the first message: no mkdir
         // per message.
         let mut f = match open() {
@@ -464,6 +462,10 @@ async fn committer(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Request>
 mod tests {
     use super::*;
 
+    fn spares(root: &Path) -> Arc<fsio::Spares> {
+        Arc::new(fsio::Spares::open(&root.join(".spare")).unwrap())
+    }
+
     fn incoming<'a>(digest: &'a str, name: &'a str) -> Incoming<'a> {
         Incoming {
             kind: EntryKind::Document,
@@ -485,13 +487,13 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn remembers_across_restarts_even_after_the_file_is_taken() {
         let d = tempfile::tempdir().unwrap();
-        let j = Journal::open(d.path()).unwrap();
+        let j = Journal::open(d.path(), spares(d.path())).unwrap();
         let (path, c) = receive(&j, "aa").await;
         assert_eq!(c, Committed::New);
         j.answered("aa").await.unwrap();
         fs::remove_file(path).unwrap(); // the document system took it
         drop(j);
-        let j = Journal::open(d.path()).unwrap();
+        let j = Journal::open(d.path(), spares(d.path())).unwrap();
         let e = j.get("aa").unwrap();
         assert!(e.answered);
         assert_eq!(j.document("000.00.00.G22", "D1").as_deref(), Some("aa"));
@@ -500,13 +502,13 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn completes_a_rename_interrupted_by_a_crash() {
         let d = tempfile::tempdir().unwrap();
-        let j = Journal::open(d.path()).unwrap();
+        let j = Journal::open(d.path(), spares(d.path())).unwrap();
         let (path, _) = receive(&j, "bb").await;
         // Simulate the crash between journal append and rename.
         let staged = d.path().join("inbox").join(STAGING).join("bb.xml");
         fs::rename(&path, &staged).unwrap();
         drop(j);
-        let j = Journal::open(d.path()).unwrap();
+        let j = Journal::open(d.path(), spares(d.path())).unwrap();
         assert!(path.exists());
         assert!(!staged.exists());
         assert!(j.get("bb").is_some());
@@ -515,7 +517,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_torn_last_line_is_dropped() {
         let d = tempfile::tempdir().unwrap();
-        let j = Journal::open(d.path()).unwrap();
+        let j = Journal::open(d.path(), spares(d.path())).unwrap();
         receive(&j, "cc").await;
         drop(j);
         let mut f = OpenOptions::new()
@@ -525,7 +527,7 @@ mod tests {
         f.write_all(b"{\"op\":\"received\",\"kind\":\"docu")
             .unwrap();
         drop(f);
-        let j = Journal::open(d.path()).unwrap();
+        let j = Journal::open(d.path(), spares(d.path())).unwrap();
         assert_eq!(j.len(), 1);
         // Another document: other DocumentId.
         let m = Incoming {
@@ -534,13 +536,13 @@ mod tests {
         };
         assert_eq!(j.receive(&m).await.unwrap(), Committed::New);
         drop(j);
-        assert_eq!(Journal::open(d.path()).unwrap().len(), 2);
+        assert_eq!(Journal::open(d.path(), spares(d.path())).unwrap().len(), 2);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn copies_in_flight_together_are_received_once() {
         let d = tempfile::tempdir().unwrap();
-        let j = Arc::new(Journal::open(d.path()).unwrap());
+        let j = Arc::new(Journal::open(d.path(), spares(d.path())).unwrap());
         // The same digest twice, and the same DocumentId with other bytes
         // (a re-signed re-send), all staged and committed at once.
         let digests: [&'static str; 3] = ["ee", "ee", "ff"];

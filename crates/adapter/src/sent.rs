@@ -176,6 +176,7 @@ struct Closed {
 #[derive(Debug)]
 struct Shared {
     dir: PathBuf,
+    spares: Arc<fsio::Spares>,
     state: Mutex<State>,
     segment: Mutex<Segment>,
     /// Closed segments waiting for their checkpoint, oldest first.
@@ -239,17 +240,20 @@ fn json_bytes(record: &SentRecord) -> io::Result<Vec<u8>> {
 impl SentStore {
     /// Opens `dir`: replays what the log holds into the files, indexes the
     /// records, and starts the committer (on the current Tokio runtime).
-    pub fn open(dir: &Path) -> io::Result<SentStore> {
-        SentStore::open_with(dir, SEGMENT_BYTES, CHECKPOINT_AFTER)
+    /// Files are written over spare inodes from `spares` (see
+    /// [`fsio::Spares`]).
+    pub fn open(dir: &Path, spares: Arc<fsio::Spares>) -> io::Result<SentStore> {
+        SentStore::open_with(dir, spares, SEGMENT_BYTES, CHECKPOINT_AFTER)
     }
 
     fn open_with(
         dir: &Path,
+        spares: Arc<fsio::Spares>,
         segment_bytes: u64,
         checkpoint_after: Duration,
     ) -> io::Result<SentStore> {
         fs::create_dir_all(dir)?;
-        let replayed = replay(dir)?;
+        let replayed = replay(dir, &spares)?;
         let mut state = State::default();
         let mut unconfirmed_at_open = Vec::new();
         for entry in fs::read_dir(dir)? {
@@ -284,6 +288,7 @@ impl SentStore {
         let file = open_segment(dir, number)?;
         let shared = Arc::new(Shared {
             dir: dir.to_owned(),
+            spares,
             state: Mutex::new(state),
             segment: Mutex::new(Segment {
                 file,
@@ -527,7 +532,7 @@ fn open_segment(dir: &Path, number: u64) -> io::Result<File> {
 
 /// Writes the last state of every record the log segments in `dir` hold,
 /// durably, then deletes the segments. Returns the number of records.
-fn replay(dir: &Path) -> io::Result<usize> {
+fn replay(dir: &Path, spares: &fsio::Spares) -> io::Result<usize> {
     let found = segments(dir)?;
     if found.is_empty() {
         return Ok(0);
@@ -550,9 +555,9 @@ fn replay(dir: &Path) -> io::Result<usize> {
     }
     for (stem, line) in &last {
         if let Some(s) = signed.get(stem) {
-            fsio::write_atomic_undurable_name(dir, &format!("{stem}.xml"), s.as_bytes())?;
+            spares.write_atomic_undurable_name(dir, &format!("{stem}.xml"), s.as_bytes())?;
         }
-        fsio::write_atomic_undurable_name(
+        spares.write_atomic_undurable_name(
             dir,
             &format!("{stem}.json"),
             &json_bytes(&line.record)?,
@@ -619,7 +624,7 @@ impl Shared {
         }
         for (line, _) in lines {
             if let Some(signed) = &line.signed {
-                fsio::write_atomic_unsynced(
+                self.spares.write_atomic_unsynced(
                     &self.dir,
                     &format!("{}.xml", line.stem),
                     signed.as_bytes(),
@@ -691,7 +696,8 @@ impl Shared {
         let mut result = Ok(());
         for (id, stem, version, record) in chosen {
             let r = json_bytes(&record).and_then(|json| {
-                fsio::write_atomic_unsynced(&self.dir, &format!("{stem}.json"), &json)
+                self.spares
+                    .write_atomic_unsynced(&self.dir, &format!("{stem}.json"), &json)
             });
             match r {
                 Ok(_) => written.push((id, version)),
@@ -865,6 +871,10 @@ async fn start_checkpoint(shared: &Arc<Shared>) -> Option<JoinHandle<(Closed, io
 mod tests {
     use super::*;
 
+    fn spares(dir: &Path) -> Arc<fsio::Spares> {
+        Arc::new(fsio::Spares::open(&dir.join(".spare")).unwrap())
+    }
+
     fn record() -> SentRecord {
         SentRecord {
             document_id: "D1".into(),
@@ -891,7 +901,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn statuses_accumulate_once_each_and_survive_reopening() {
         let d = tempfile::tempdir().unwrap();
-        let s = SentStore::open(d.path()).unwrap();
+        let s = SentStore::open(d.path(), spares(d.path())).unwrap();
         s.create("d1", b"<x/>", &record()).await.unwrap();
         assert_eq!(fs::read(d.path().join("d1.xml")).unwrap(), b"<x/>");
         let first = seen("2022/07/01 08:31:00");
@@ -906,7 +916,7 @@ mod tests {
         assert!(s.add_status("D1", "000.00.00.G12", later).await.unwrap());
         assert!(!s.add_status("D2", "000.00.00.G12", first).await.unwrap());
         s.close().await;
-        let s = SentStore::open(d.path()).unwrap();
+        let s = SentStore::open(d.path(), spares(d.path())).unwrap();
         let r = s.get("D1").unwrap().unwrap();
         assert_eq!(r.recipients["000.00.00.G12"].statuses.len(), 1);
         s.close().await;
@@ -915,7 +925,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn changes_reach_the_file_later_and_the_log_makes_them_durable() {
         let d = tempfile::tempdir().unwrap();
-        let s = SentStore::open(d.path()).unwrap();
+        let s = SentStore::open(d.path(), spares(d.path())).unwrap();
         let mut r = record();
         r.sent_at = None;
         s.create("d1", b"<x/>", &r).await.unwrap();
@@ -931,7 +941,7 @@ mod tests {
         // from the log.
         s.close().await;
         let _ = fs::remove_file(d.path().join("d1.json"));
-        let s = SentStore::open(d.path()).unwrap();
+        let s = SentStore::open(d.path(), spares(d.path())).unwrap();
         assert_eq!(json_on_disk(d.path(), "d1"), record());
         assert!(s.unconfirmed().unwrap().is_empty());
         assert!(segments(d.path()).unwrap().len() <= 1);
@@ -948,7 +958,7 @@ mod tests {
     async fn full_segments_are_checkpointed_into_the_files_and_deleted() {
         let d = tempfile::tempdir().unwrap();
         // Every commit fills a segment; checkpoints as soon as closed.
-        let s = SentStore::open_with(d.path(), 1, Duration::ZERO).unwrap();
+        let s = SentStore::open_with(d.path(), spares(d.path()), 1, Duration::ZERO).unwrap();
         for i in 0..5 {
             let mut r = record();
             r.document_id = format!("D{i}");
@@ -979,7 +989,7 @@ mod tests {
             .await
             .unwrap());
         std::mem::forget(s);
-        let s = SentStore::open(d.path()).unwrap();
+        let s = SentStore::open(d.path(), spares(d.path())).unwrap();
         let r = s.get("D0").unwrap().unwrap();
         assert_eq!(r.recipients["000.00.00.G12"].statuses.len(), 1);
         assert!(s.unconfirmed().unwrap().is_empty());
@@ -989,7 +999,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_torn_last_line_is_a_change_never_acknowledged() {
         let d = tempfile::tempdir().unwrap();
-        let s = SentStore::open(d.path()).unwrap();
+        let s = SentStore::open(d.path(), spares(d.path())).unwrap();
         let mut r = record();
         r.sent_at = None;
         s.create("d1", b"<x/>", &r).await.unwrap();
@@ -1000,7 +1010,7 @@ mod tests {
         let mut f = OpenOptions::new().append(true).open(&log).unwrap();
         f.write_all(b"{\"stem\":\"d1\",\"rec").unwrap();
         drop(f);
-        let s = SentStore::open(d.path()).unwrap();
+        let s = SentStore::open(d.path(), spares(d.path())).unwrap();
         assert_eq!(json_on_disk(d.path(), "d1"), r);
         assert_eq!(s.unconfirmed().unwrap(), vec!["D1".to_owned()]);
         assert_eq!(s.signed_bytes("D1").unwrap().unwrap(), b"<x/>");
