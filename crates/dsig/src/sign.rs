@@ -156,6 +156,10 @@ impl<'x, W: std::io::Write> SignSink<'x, W> {
 }
 
 impl<'x, W: std::io::Write> Sink<'x> for SignSink<'x, W> {
+    fn source(&mut self, input: &'x [u8]) {
+        self.c14n.source(input);
+    }
+
     fn start(&mut self, element: Element<'x>) {
         let edxml = |local: &str| element.is(Some(EDXML_NS), local);
         let role = match self.roles.last() {

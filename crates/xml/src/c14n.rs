@@ -55,14 +55,15 @@ pub fn canonicalize_document<'x, W: Write>(
     out: W,
 ) -> io::Result<()> {
     let mut w = Canonicalizer::new(out);
+    w.set_source(doc.source());
     for pi in &doc.prolog {
-        w.pi(pi);
-        w.buf.push(b'\n');
+        w.pi(pi)?;
+        w.newline()?;
     }
     w.subtree(&doc.root, exclude)?;
     for pi in &doc.epilog {
-        w.buf.push(b'\n');
-        w.pi(pi);
+        w.newline()?;
+        w.pi(pi)?;
     }
     w.finish().map(drop)
 }
@@ -134,22 +135,28 @@ impl<'x, W: Write> CanonicalSink<'x, W> {
 }
 
 impl<'x, W: Write> Sink<'x> for CanonicalSink<'x, W> {
+    fn source(&mut self, input: &'x [u8]) {
+        self.w.set_source(input);
+    }
+
+    #[inline]
     fn start(&mut self, element: Element<'x>) {
-        let mark = self.w.start_tag(&element);
-        self.open.push((element.prefix, element.local, mark));
-        let r = self.w.maybe_flush();
+        let r = self.w.start_tag(&element).map(|mark| {
+            self.open.push((element.prefix, element.local, mark));
+        });
         self.check(r);
     }
 
-    fn end(&mut self, _end_offset: Option<usize>) {
+    #[inline]
+    fn end(&mut self, end_offset: Option<usize>) {
         if let Some((prefix, local, mark)) = self.open.pop() {
-            self.w.end_tag(prefix, local, mark);
+            let r = self.w.end_tag(prefix, local, mark, end_offset);
+            self.check(r);
         }
         self.root_done = self.open.is_empty();
-        let r = self.w.maybe_flush();
-        self.check(r);
     }
 
+    #[inline]
     fn text(&mut self, text: Cow<'x, str>) {
         if self.error.is_none() {
             let r = self.w.text(&text);
@@ -160,14 +167,18 @@ impl<'x, W: Write> Sink<'x> for CanonicalSink<'x, W> {
     fn pi(&mut self, pi: ProcessingInstruction<'x>) {
         // Outside the root, a line feed separates a PI from the root
         // element: after it before the root, before it after the root.
-        if self.open.is_empty() && self.root_done {
-            self.w.buf.push(b'\n');
-        }
-        self.w.pi(&pi);
-        if self.open.is_empty() && !self.root_done {
-            self.w.buf.push(b'\n');
-        }
-        let r = self.w.maybe_flush();
+        let outside = self.open.is_empty();
+        let root_done = self.root_done;
+        let r = (|| {
+            if outside && root_done {
+                self.w.newline()?;
+            }
+            self.w.pi(&pi)?;
+            if outside && !root_done {
+                self.w.newline()?;
+            }
+            Ok(())
+        })();
         self.check(r);
     }
 }
@@ -176,9 +187,24 @@ impl<'x, W: Write> Sink<'x> for CanonicalSink<'x, W> {
 /// that a hasher sees large writes rather than one per attribute.
 const FLUSH_AT: usize = 64 * 1024;
 
+/// A run of the source no longer than this is copied into the buffer; a
+/// longer one is handed on as it is (after the buffer), so a large text,
+/// such as an attachment, is never copied.
+const COPY_RUN_UP_TO: usize = 1024;
+
 /// The canonical writer: start and end tags, text and PIs, with the
 /// namespace bookkeeping of the exclusive form. Both walks (over a tree and
 /// while parsing) drive it.
+///
+/// When it knows the source the document was parsed from, it does not
+/// rebuild what the source already holds in canonical form: a start tag
+/// `<name>` that renders no namespace, an end tag `</name>`, and text
+/// that needs no escaping are, byte for byte, their own canonical form
+/// (most of a document written by a canonical-minded serializer, such as
+/// edXML's). Such pieces are only checked, and consecutive ones are
+/// gathered into one run of the source, written in one piece. A piece is
+/// taken from the source only when its bytes there are exactly the bytes
+/// that would be written, so the output is the same either way.
 struct Canonicalizer<'x, W: Write> {
     out: W,
     buf: Vec<u8>,
@@ -187,6 +213,14 @@ struct Canonicalizer<'x, W: Write> {
     /// bound to the empty namespace, so `xmlns=""` is only ever written to
     /// undo a non-empty default written above.
     rendered: Vec<(&'x str, Cow<'x, str>)>,
+    /// The parsed bytes, when known; empty otherwise.
+    source: &'x [u8],
+    /// The source holds a carriage return (canonical text escapes it).
+    source_has_cr: bool,
+    /// The run of `source` that comes next in the output, after `buf`
+    /// (empty when `run_start == run_end`).
+    run_start: usize,
+    run_end: usize,
 }
 
 /// One element being written, for the explicit walk.
@@ -202,13 +236,104 @@ impl<'x, W: Write> Canonicalizer<'x, W> {
             out,
             buf: Vec::with_capacity(FLUSH_AT + 1024),
             rendered: vec![("", Cow::Borrowed(""))],
+            source: &[],
+            source_has_cr: false,
+            run_start: 0,
+            run_end: 0,
         }
     }
 
+    /// Lets the writer take pieces already in canonical form from `source`.
+    fn set_source(&mut self, source: &'x [u8]) {
+        self.source = source;
+        self.source_has_cr = memchr::memchr(b'\r', source).is_some();
+    }
+
     fn finish(mut self) -> io::Result<W> {
+        self.flush_run()?;
         self.out.write_all(&self.buf)?;
         self.out.flush()?;
         Ok(self.out)
+    }
+
+    /// Appends `source[start..end]`, which the caller checked is exactly the
+    /// next canonical output, to the pending run (or starts a new one).
+    #[inline]
+    fn run(&mut self, start: usize, end: usize) -> io::Result<()> {
+        if start != self.run_end || self.run_start == self.run_end {
+            self.flush_run()?;
+            self.run_start = start;
+        }
+        self.run_end = end;
+        Ok(())
+    }
+
+    /// Writes the pending run, before anything else is written. A long
+    /// run goes to the output directly, in pieces of at most [`FLUSH_AT`].
+    #[inline]
+    fn flush_run(&mut self) -> io::Result<()> {
+        if self.run_start == self.run_end {
+            return Ok(());
+        }
+        let run = &self.source[self.run_start..self.run_end];
+        self.run_start = self.run_end;
+        if run.len() <= COPY_RUN_UP_TO {
+            self.buf.extend_from_slice(run);
+            return self.maybe_flush();
+        }
+        if !self.buf.is_empty() {
+            self.out.write_all(&self.buf)?;
+            self.buf.clear();
+        }
+        for piece in run.chunks(FLUSH_AT) {
+            self.out.write_all(piece)?;
+        }
+        Ok(())
+    }
+
+    /// The line feed between the root element and a PI outside it.
+    fn newline(&mut self) -> io::Result<()> {
+        self.flush_run()?;
+        self.buf.push(b'\n');
+        Ok(())
+    }
+
+    /// Where `source` holds the qualified name `prefix:local` at `at`, the
+    /// offset just after it.
+    #[inline]
+    fn name_in_source(&self, at: usize, prefix: Option<&str>, local: &str) -> Option<usize> {
+        let mut at = at;
+        if let Some(p) = prefix {
+            let end = at + p.len();
+            if !same_bytes(self.source.get(at..end)?, p.as_bytes())
+                || self.source.get(end) != Some(&b':')
+            {
+                return None;
+            }
+            at = end + 1;
+        }
+        let end = at + local.len();
+        same_bytes(self.source.get(at..end)?, local.as_bytes()).then_some(end)
+    }
+
+    /// The offset of the source text `t`, if `t` is a slice of the source
+    /// and is its own canonical form (nothing to escape).
+    #[inline]
+    fn text_in_source(&self, t: &str) -> Option<usize> {
+        let at = (t.as_ptr() as usize).checked_sub(self.source.as_ptr() as usize)?;
+        if at.checked_add(t.len())? > self.source.len() {
+            return None;
+        }
+        let bytes = t.as_bytes();
+        let clean = if bytes.len() < 32 {
+            // Mostly the white space between tags: a table lookup per byte
+            // costs less than setting up a search.
+            !bytes.iter().any(|&b| TEXT_SPECIAL[usize::from(b)])
+        } else {
+            memchr::memchr3(b'&', b'<', b'>', bytes).is_none()
+                && !(self.source_has_cr && memchr::memchr(b'\r', bytes).is_some())
+        };
+        clean.then_some(at)
     }
 
     fn maybe_flush(&mut self) -> io::Result<()> {
@@ -227,7 +352,7 @@ impl<'x, W: Write> Canonicalizer<'x, W> {
         exclude: Option<&Element<'x>>,
     ) -> io::Result<()> {
         let mut stack: Vec<Frame<'e, 'x>> = Vec::new();
-        let mark = self.start_tag(root);
+        let mark = self.start_tag(root)?;
         stack.push(Frame {
             element: root,
             next_child: 0,
@@ -236,18 +361,19 @@ impl<'x, W: Write> Canonicalizer<'x, W> {
         while let Some(frame) = stack.last_mut() {
             let Some(child) = frame.element.children.get(frame.next_child) else {
                 let done = stack.pop().expect("stack is not empty");
-                self.end_tag(done.element.prefix, done.element.local, done.rendered_mark);
+                let e = done.element;
+                self.end_tag(e.prefix, e.local, done.rendered_mark, e.end_offset)?;
                 continue;
             };
             frame.next_child += 1;
             match child {
                 Node::Text(t) => self.text(t)?,
-                Node::Pi(pi) => self.pi(pi),
+                Node::Pi(pi) => self.pi(pi)?,
                 Node::Element(e) => {
                     if exclude.is_some_and(|x| std::ptr::eq(x, e)) {
                         continue;
                     }
-                    let mark = self.start_tag(e);
+                    let mark = self.start_tag(e)?;
                     stack.push(Frame {
                         element: e,
                         next_child: 0,
@@ -255,7 +381,6 @@ impl<'x, W: Write> Canonicalizer<'x, W> {
                     });
                 }
             }
-            self.maybe_flush()?;
         }
         Ok(())
     }
@@ -263,6 +388,10 @@ impl<'x, W: Write> Canonicalizer<'x, W> {
     /// Escapes text into the buffer a piece at a time, flushing between
     /// pieces, so a 14 MB attachment never sits in the buffer whole.
     fn text(&mut self, t: &str) -> io::Result<()> {
+        if let Some(at) = self.text_in_source(t) {
+            return self.run(at, at + t.len());
+        }
+        self.flush_run()?;
         // Nearly every text is one piece.
         if t.len() <= FLUSH_AT {
             escape_text(&mut self.buf, t);
@@ -281,7 +410,8 @@ impl<'x, W: Write> Canonicalizer<'x, W> {
         Ok(())
     }
 
-    fn pi(&mut self, pi: &ProcessingInstruction<'_>) {
+    fn pi(&mut self, pi: &ProcessingInstruction<'_>) -> io::Result<()> {
+        self.flush_run()?;
         self.buf.extend_from_slice(b"<?");
         self.buf.extend_from_slice(pi.target.as_bytes());
         if !pi.data.is_empty() {
@@ -289,11 +419,12 @@ impl<'x, W: Write> Canonicalizer<'x, W> {
             self.buf.extend_from_slice(pi.data.as_bytes());
         }
         self.buf.extend_from_slice(b"?>");
+        self.maybe_flush()
     }
 
     /// Writes the start tag and records the namespace bindings it renders;
     /// returns the mark to restore at the end tag.
-    fn start_tag(&mut self, e: &Element<'x>) -> usize {
+    fn start_tag(&mut self, e: &Element<'x>) -> io::Result<usize> {
         let mark = self.rendered.len();
 
         // Namespaces this element visibly utilizes: its own prefix (or the
@@ -332,6 +463,18 @@ impl<'x, W: Write> Canonicalizer<'x, W> {
         }
         self.rendered[mark..].sort_unstable_by(|a, b| a.0.cmp(b.0));
 
+        // `<name>` in the source, rendering no namespace: its own
+        // canonical form.
+        if self.rendered.len() == mark && e.attrs.is_empty() {
+            if let Some(end) = self.name_in_source(e.offset + 1, e.prefix, e.local) {
+                if self.source.get(e.offset) == Some(&b'<') && self.source.get(end) == Some(&b'>') {
+                    self.run(e.offset, end + 1)?;
+                    return Ok(mark);
+                }
+            }
+        }
+
+        self.flush_run()?;
         self.buf.push(b'<');
         write_qname(&mut self.buf, e.prefix, e.local);
         for (prefix, uri) in &self.rendered[mark..] {
@@ -361,16 +504,43 @@ impl<'x, W: Write> Canonicalizer<'x, W> {
             }
         }
         self.buf.push(b'>');
-        mark
+        self.maybe_flush()?;
+        Ok(mark)
     }
 
-    /// Writes the end tag and forgets the bindings its start tag rendered.
-    fn end_tag(&mut self, prefix: Option<&str>, local: &str, mark: usize) {
+    /// Writes the end tag (at `end_offset` in the source; `None` for an
+    /// empty-element tag) and forgets the bindings its start tag rendered.
+    fn end_tag(
+        &mut self,
+        prefix: Option<&str>,
+        local: &str,
+        mark: usize,
+        end_offset: Option<usize>,
+    ) -> io::Result<()> {
+        self.rendered.truncate(mark);
+        // `</name>` in the source is its own canonical form.
+        if let Some(at) = end_offset {
+            if self.source.get(at..at + 2) == Some(b"</") {
+                if let Some(end) = self.name_in_source(at + 2, prefix, local) {
+                    if self.source.get(end) == Some(&b'>') {
+                        return self.run(at, end + 1);
+                    }
+                }
+            }
+        }
+        self.flush_run()?;
         self.buf.extend_from_slice(b"</");
         write_qname(&mut self.buf, prefix, local);
         self.buf.push(b'>');
-        self.rendered.truncate(mark);
+        self.maybe_flush()
     }
+}
+
+/// Byte equality, trying identity first (a name compared with itself in the
+/// source, as start tags are).
+#[inline]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    (a.as_ptr() == b.as_ptr() && a.len() == b.len()) || a == b
 }
 
 /// String equality, trying identity first: names and namespace URIs of a
@@ -519,6 +689,16 @@ mod tests {
             String::from_utf8_lossy(&out),
             "streaming and tree canonical forms differ"
         );
+        // Without PIs around the root, the root as a subset is the same
+        // bytes, written without taking pieces from the source.
+        if d.prolog.is_empty() && d.epilog.is_empty() {
+            let mut rebuilt = Vec::new();
+            canonicalize_element(&d.root, &mut rebuilt).unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&rebuilt),
+                String::from_utf8_lossy(&out)
+            );
+        }
         String::from_utf8(out).unwrap()
     }
 

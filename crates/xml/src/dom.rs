@@ -116,6 +116,10 @@ pub enum Node<'a> {
 /// further on, [`parse_into`] returns the error and the sink has seen only
 /// a prefix of the document: discard what it made.
 pub trait Sink<'a> {
+    /// The input about to be read, before any other call; the offsets in
+    /// later calls are offsets in it, and borrowed names and text are
+    /// slices of it.
+    fn source(&mut self, _input: &'a [u8]) {}
     /// A start tag or empty-element tag; `element.children` is empty and
     /// `element.end_offset` is `None`.
     fn start(&mut self, element: Element<'a>);
@@ -137,7 +141,9 @@ pub fn parse_into<'a, S: Sink<'a>>(
     limits: &Limits,
     sink: &mut S,
 ) -> Result<(), XmlError> {
-    Parser::new(input, limits)?.run(sink)
+    let parser = Parser::new(input, limits)?;
+    sink.source(input);
+    parser.run(sink)
 }
 
 /// The sink that builds a [`Document`].
