@@ -142,38 +142,130 @@ impl Thresholds {
 
 const NONE: u32 = u32::MAX;
 
+/// "No such time" in the time fields of [`Doc`] and [`Dlv`]: an
+/// `Option<i64>` takes 16 bytes, this 8, and the state holds five per
+/// delivery for the whole history. No time on the wire comes near it (the
+/// edXML formats carry years 0–9999); [`State::apply`] moves an event at
+/// exactly `i64::MIN` one second later, the only input it changes.
+const NO_TIME: Ts = Ts::MIN;
+
+/// `t` as an option.
+fn time(t: Ts) -> Option<Ts> {
+    (t != NO_TIME).then_some(t)
+}
+
+/// The earlier of a kept time (perhaps none) and `b`.
+fn min_time(a: Ts, b: Ts) -> Ts {
+    if a == NO_TIME {
+        b
+    } else {
+        a.min(b)
+    }
+}
+
+/// One document. Its id is not here: it is the key of
+/// [`State::doc_index`], stored once (only the few queries that print ids
+/// of many documents, the overdue list and the search, look them up
+/// there).
 #[derive(Debug, Clone)]
 struct Doc {
-    id: String,
+    sent_at: Ts,
+    recalled_at: Ts,
+    sender: u32,
+    /// Its deliveries are `State::dlvs[first..first + len]`: kept side by
+    /// side, so finding one is a scan of a document's few recipients and
+    /// needs no index of its own.
+    first: u32,
+    len: u32,
+    priority: u8,
     /// Whether the document itself was seen (not only statuses about it).
     seen: bool,
-    sender: u32,
-    sent_at: Ts,
-    priority: u8,
-    recalled_at: Option<Ts>,
-    deliveries: Vec<u32>,
+}
+
+impl Doc {
+    fn recalled_at(&self) -> Option<Ts> {
+        time(self.recalled_at)
+    }
+    fn range(&self) -> std::ops::Range<usize> {
+        self.first as usize..(self.first + self.len) as usize
+    }
 }
 
 /// One (document, recipient) pair.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 struct Dlv {
-    doc: u32,
+    arrived_at: Ts,
+    accepted_at: Ts,
+    refused_at: Ts,
+    completed_at: Ts,
+    recall_at: Ts,
     recipient: u32,
+    /// The reason of the refusal at `refused_at` (interned).
+    refusal_reason: u32,
+    /// Bit i set when status code i (0..=16) was seen.
+    codes: u32,
+    arrival_code: u8,
+    /// 15 or 16, the answer at `recall_at`.
+    recall_code: u8,
     /// Listed as a recipient by the document (false while only statuses
     /// from this agency were seen).
     expected: bool,
-    arrived_at: Option<Ts>,
-    arrival_code: u8,
-    accepted_at: Option<Ts>,
-    refused: Option<(Ts, u32)>,
-    completed_at: Option<Ts>,
-    recall_answer: Option<(Ts, u8)>,
-    /// Bit i set when status code i (0..=16) was seen.
-    codes: u32,
 }
 
-fn min_opt(a: Option<Ts>, b: Ts) -> Option<Ts> {
-    Some(a.map_or(b, |a| a.min(b)))
+impl Dlv {
+    fn new(recipient: u32) -> Dlv {
+        Dlv {
+            arrived_at: NO_TIME,
+            accepted_at: NO_TIME,
+            refused_at: NO_TIME,
+            completed_at: NO_TIME,
+            recall_at: NO_TIME,
+            recipient,
+            refusal_reason: NONE,
+            codes: 0,
+            arrival_code: 0,
+            recall_code: 0,
+            expected: false,
+        }
+    }
+    fn arrived_at(&self) -> Option<Ts> {
+        time(self.arrived_at)
+    }
+    fn accepted_at(&self) -> Option<Ts> {
+        time(self.accepted_at)
+    }
+    fn completed_at(&self) -> Option<Ts> {
+        time(self.completed_at)
+    }
+    /// Time and reason of the earliest refusal.
+    fn refused(&self) -> Option<(Ts, u32)> {
+        time(self.refused_at).map(|t| (t, self.refusal_reason))
+    }
+    /// Time and code (15, 16) of the earliest answer to a recall.
+    fn recall_answer(&self) -> Option<(Ts, u8)> {
+        time(self.recall_at).map(|t| (t, self.recall_code))
+    }
+}
+
+/// Makes room for `n` more elements in `v`, a history that only grows: by
+/// an eighth, not by doubling as `push` and `reserve` would, so that at
+/// most an eighth of it is allocated and unused instead of up to a half
+/// (the copy this costs more often is cheap beside the events that fill
+/// the room; large blocks are moved by remapping, not copied).
+fn grow<T>(v: &mut Vec<T>, n: usize) {
+    if v.capacity() - v.len() < n {
+        v.reserve_exact(n.max(v.len() / 8).max(1024));
+    }
+}
+
+/// `n` as an index into [`State::dlvs`] (u32: 4 bytes a document).
+fn dlv_index(n: usize) -> u32 {
+    u32::try_from(n).expect("fewer than 2^32 deliveries")
+}
+
+/// The time of a status, as kept ([`NO_TIME`] is taken).
+fn at(s: &StatusEvent) -> Ts {
+    s.at.max(NO_TIME + 1)
 }
 
 /// Interned strings (agency ids, refusal reasons).
@@ -207,9 +299,14 @@ pub struct State {
     agencies: Interner,
     reasons: Interner,
     docs: Vec<Doc>,
-    doc_index: HashMap<String, u32>,
+    /// DocumentId → index in `docs`; the only copy of the ids.
+    doc_index: HashMap<Box<str>, u32>,
+    /// Every document's deliveries, each document's side by side (see
+    /// [`Doc::first`]).
     dlvs: Vec<Dlv>,
-    dlv_index: HashMap<(u32, u32), u32>,
+    /// Slots of `dlvs` left behind when a document's deliveries moved to
+    /// the end to take one more (see [`State::add_dlv`]).
+    holes: usize,
     events: u64,
     ignored: u64,
     /// `/metrics` per agency, maintained by [`State::apply`].
@@ -529,10 +626,10 @@ impl Tally {
 
     /// Count delivery `d` of `doc` in group `g`.
     fn add(&mut self, g: u32, d: &Dlv, doc: &Doc) {
-        if let Some(a) = d.arrived_at {
+        if let Some(a) = d.arrived_at() {
             self.arrival.push((g, (a - doc.sent_at).max(0)));
         }
-        if let Some(a) = d.accepted_at {
+        if let Some(a) = d.accepted_at() {
             self.acceptance.push((g, (a - doc.sent_at).max(0)));
         }
         self.groups[g as usize].add(d, doc);
@@ -605,31 +702,31 @@ fn rate(n: u64, d: u64) -> f64 {
 impl Acc {
     fn add(&mut self, d: &Dlv, doc: &Doc) {
         self.expected += 1;
-        if d.arrived_at.is_some() {
+        if d.arrived_at().is_some() {
             self.arrived += 1;
         }
-        if d.accepted_at.is_some() {
+        if d.accepted_at().is_some() {
             self.accepted += 1;
         }
-        if let Some((_, r)) = d.refused {
+        if let Some((_, r)) = d.refused() {
             self.refused += 1;
             match self.reasons.iter_mut().find(|(x, _)| *x == r) {
                 Some((_, n)) => *n += 1,
                 None => self.reasons.push((r, 1)),
             }
         }
-        if d.completed_at.is_some() {
+        if d.completed_at().is_some() {
             self.completed += 1;
         }
-        if doc.recalled_at.is_some() {
+        if doc.recalled_at().is_some() {
             self.recalled += 1;
         }
-        match d.recall_answer {
+        match d.recall_answer() {
             Some((_, code::RECALL_AGREED)) => self.recall_agreed += 1,
             Some((_, code::RECALL_REFUSED)) => self.recall_refused += 1,
             _ => {}
         }
-        if d.arrived_at.is_none() && doc.recalled_at.is_none() {
+        if d.arrived_at().is_none() && doc.recalled_at().is_none() {
             self.pending += 1;
         }
     }
@@ -699,7 +796,8 @@ impl Resolved {
         }
         true
     }
-    /// Whether a document counts in "documents sent".
+    /// Whether a document counts in "documents sent" (`dlvs`: its
+    /// deliveries).
     fn doc(&self, doc: &Doc, dlvs: &[Dlv]) -> bool {
         if !self.doc_time(doc) {
             return false;
@@ -711,10 +809,7 @@ impl Resolved {
         }
         match (self.recipient, self.agency) {
             (None, None) => true,
-            _ => doc
-                .deliveries
-                .iter()
-                .any(|&i| self.dlv(doc, &dlvs[i as usize])),
+            _ => dlvs.iter().any(|d| self.dlv(doc, d)),
         }
     }
 }
@@ -730,39 +825,93 @@ impl State {
             return i;
         }
         let i = self.docs.len() as u32;
+        grow(&mut self.docs, 1);
         self.docs.push(Doc {
-            id: document_id.to_string(),
-            seen: false,
-            sender: NONE,
             sent_at: 0,
+            recalled_at: NO_TIME,
+            sender: NONE,
+            first: 0,
+            len: 0,
             priority: 0,
-            recalled_at: None,
-            deliveries: Vec::new(),
+            seen: false,
         });
-        self.doc_index.insert(document_id.to_string(), i);
+        self.doc_index.insert(document_id.into(), i);
         i
     }
 
-    fn dlv_ix(&mut self, doc: u32, recipient: u32) -> u32 {
-        if let Some(&i) = self.dlv_index.get(&(doc, recipient)) {
-            return i;
+    /// The deliveries of `doc`.
+    fn dlvs_of(&self, doc: &Doc) -> &[Dlv] {
+        &self.dlvs[doc.range()]
+    }
+
+    /// The index in `dlvs` of `recipient`'s delivery of document `di`.
+    fn find_dlv(&self, di: u32, recipient: u32) -> Option<u32> {
+        let doc = &self.docs[di as usize];
+        let at = self
+            .dlvs_of(doc)
+            .iter()
+            .position(|d| d.recipient == recipient)?;
+        Some(doc.first + at as u32)
+    }
+
+    fn dlv_ix(&mut self, di: u32, recipient: u32) -> u32 {
+        match self.find_dlv(di, recipient) {
+            Some(i) => i,
+            None => self.add_dlv(di, recipient),
         }
-        let i = self.dlvs.len() as u32;
-        self.dlvs.push(Dlv {
-            doc,
-            recipient,
-            expected: false,
-            arrived_at: None,
-            arrival_code: 0,
-            accepted_at: None,
-            refused: None,
-            completed_at: None,
-            recall_answer: None,
-            codes: 0,
-        });
-        self.dlv_index.insert((doc, recipient), i);
-        self.docs[doc as usize].deliveries.push(i);
+    }
+
+    /// Adds `recipient`'s delivery to document `di`, after its others.
+    /// A document's deliveries are usually all created at once, by the
+    /// document event, at the end of `dlvs`. When one comes later (a
+    /// status before its document, a recipient added by a re-send) and
+    /// other documents' deliveries follow, the document's move to the end,
+    /// leaving a hole; the holes are squeezed out once they are an eighth
+    /// of the whole (each hole pays for its share of the copy).
+    fn add_dlv(&mut self, di: u32, recipient: u32) -> u32 {
+        let doc = &self.docs[di as usize];
+        let range = doc.range();
+        if !range.is_empty() && range.end != self.dlvs.len() {
+            self.holes += range.len();
+            self.docs[di as usize].first = dlv_index(self.dlvs.len());
+            grow(&mut self.dlvs, range.len() + 1);
+            self.dlvs.extend_from_within(range);
+        }
+        let i = dlv_index(self.dlvs.len());
+        grow(&mut self.dlvs, 1);
+        self.dlvs.push(Dlv::new(recipient));
+        let doc = &mut self.docs[di as usize];
+        if doc.len == 0 {
+            doc.first = i;
+        }
+        doc.len += 1;
+        if self.holes > 64 && self.holes > self.dlvs.len() / 8 {
+            self.squeeze();
+            let doc = &self.docs[di as usize];
+            return doc.first + doc.len - 1;
+        }
         i
+    }
+
+    /// Removes the holes of `dlvs`, in place (a copy would double the
+    /// largest block of the state for a moment, and the process's memory
+    /// with it): the documents' deliveries slide down, in the order they
+    /// lie in.
+    fn squeeze(&mut self) {
+        let mut order: Vec<u32> = (0..self.docs.len() as u32)
+            .filter(|&di| self.docs[di as usize].len > 0)
+            .collect();
+        order.sort_unstable_by_key(|&di| self.docs[di as usize].first);
+        let mut at = 0;
+        for di in order {
+            let doc = &mut self.docs[di as usize];
+            let range = doc.range();
+            doc.first = dlv_index(at);
+            at += range.len();
+            self.dlvs.copy_within(range, doc.first as usize);
+        }
+        self.dlvs.truncate(at);
+        self.holes = 0;
     }
 
     /// Fold one event in. Idempotent and order-independent (module docs).
@@ -805,12 +954,12 @@ impl State {
                         return;
                     }
                     // Only the first recall changes what the rollups count.
-                    let first = self.docs[di as usize].recalled_at.is_none();
+                    let first = self.docs[di as usize].recalled_at().is_none();
                     if first {
                         self.rollup_doc(di, -1);
                     }
                     let doc = &mut self.docs[di as usize];
-                    doc.recalled_at = min_opt(doc.recalled_at, s.at);
+                    doc.recalled_at = min_time(doc.recalled_at, at(s));
                     if first {
                         self.rollup_doc(di, 1);
                     }
@@ -826,9 +975,9 @@ impl State {
                 } else {
                     NONE
                 };
-                self.rollup_dlv(li, -1);
+                self.rollup_dlv(di, li, -1);
                 self.apply_status(li, s, reason);
-                self.rollup_dlv(li, 1);
+                self.rollup_dlv(di, li, 1);
             }
         }
     }
@@ -843,82 +992,81 @@ impl State {
         e.recipients.iter().any(|r| {
             self.agencies
                 .get(r)
-                .and_then(|ri| self.dlv_index.get(&(di, ri)))
-                .is_none_or(|&li| !self.dlvs[li as usize].expected)
+                .and_then(|ri| self.find_dlv(di, ri))
+                .is_none_or(|li| !self.dlvs[li as usize].expected)
         })
     }
 
     /// Fold a recipient's status into its delivery `li`.
     fn apply_status(&mut self, li: u32, s: &StatusEvent, reason: u32) {
-        {
-            let d = &mut self.dlvs[li as usize];
-            d.codes |= 1 << s.code;
-            // Any status of the recipient proves arrival.
-            if d.arrived_at.is_none_or(|a| s.at < a) {
-                d.arrived_at = Some(s.at);
-                d.arrival_code = s.code;
-            } else if d.arrived_at == Some(s.at) {
-                d.arrival_code = d.arrival_code.min(s.code);
-            }
-            match s.code {
-                code::ACCEPTED => d.accepted_at = min_opt(d.accepted_at, s.at),
-                code::COMPLETED => d.completed_at = min_opt(d.completed_at, s.at),
-                code::REFUSED => {
-                    let cand = (s.at, reason);
-                    // Earliest refusal; ties broken by the reason text
-                    // so that the order of arrival does not matter.
-                    let better = match d.refused {
-                        None => true,
-                        Some((t, r)) => {
-                            (cand.0, self.reasons.name(cand.1)) < (t, self.reasons.name(r))
-                        }
-                    };
-                    if better {
-                        d.refused = Some(cand);
-                    }
+        let at = at(s);
+        let d = &mut self.dlvs[li as usize];
+        d.codes |= 1 << s.code;
+        // Any status of the recipient proves arrival.
+        if d.arrived_at == NO_TIME || at < d.arrived_at {
+            d.arrived_at = at;
+            d.arrival_code = s.code;
+        } else if d.arrived_at == at {
+            d.arrival_code = d.arrival_code.min(s.code);
+        }
+        match s.code {
+            code::ACCEPTED => d.accepted_at = min_time(d.accepted_at, at),
+            code::COMPLETED => d.completed_at = min_time(d.completed_at, at),
+            code::REFUSED => {
+                // Earliest refusal; ties broken by the reason text so
+                // that the order of arrival does not matter.
+                let better = match d.refused() {
+                    None => true,
+                    Some((t, r)) => (at, self.reasons.name(reason)) < (t, self.reasons.name(r)),
+                };
+                if better {
+                    d.refused_at = at;
+                    d.refusal_reason = reason;
                 }
-                code::RECALL_AGREED | code::RECALL_REFUSED => {
-                    let cand = (s.at, s.code);
-                    if d.recall_answer.is_none_or(|old| cand < old) {
-                        d.recall_answer = Some(cand);
-                    }
-                }
-                _ => {}
             }
+            code::RECALL_AGREED | code::RECALL_REFUSED => {
+                let cand = (at, s.code);
+                if d.recall_answer().is_none_or(|old| cand < old) {
+                    (d.recall_at, d.recall_code) = cand;
+                }
+            }
+            _ => {}
         }
     }
 
-    /// What delivery `li` adds to the rollups: `None` unless it is
+    /// What delivery `d` of `doc` adds to the rollups: `None` unless it is
     /// expected and its document seen (the deliveries every figure counts).
-    fn contribution(&self, li: u32) -> Option<Contribution> {
-        let d = &self.dlvs[li as usize];
-        let doc = &self.docs[d.doc as usize];
+    fn contribution(doc: &Doc, d: &Dlv) -> Option<Contribution> {
         (d.expected && doc.seen).then(|| Contribution {
             sender: doc.sender,
             recipient: d.recipient,
-            time_to_arrival: d.arrived_at.map(|a| (a - doc.sent_at).max(0)),
-            time_to_acceptance: d.accepted_at.map(|a| (a - doc.sent_at).max(0)),
-            refused: d.refused.is_some(),
-            completed: d.completed_at.is_some(),
-            recalled: doc.recalled_at.is_some(),
+            time_to_arrival: d.arrived_at().map(|a| (a - doc.sent_at).max(0)),
+            time_to_acceptance: d.accepted_at().map(|a| (a - doc.sent_at).max(0)),
+            refused: d.refused().is_some(),
+            completed: d.completed_at().is_some(),
+            recalled: doc.recalled_at().is_some(),
         })
     }
 
-    /// Add (`sign` 1) or take out (-1) delivery `li` from the rollups.
-    fn rollup_dlv(&mut self, li: u32, sign: i64) {
-        if let Some(c) = self.contribution(li) {
+    /// Add (`sign` 1) or take out (-1) delivery `li` of document `di` from
+    /// the rollups.
+    fn rollup_dlv(&mut self, di: u32, li: u32, sign: i64) {
+        let doc = &self.docs[di as usize];
+        if let Some(c) = Self::contribution(doc, &self.dlvs[li as usize]) {
             self.rollups.apply(&c, sign);
         }
     }
 
     /// The same for every delivery of document `di`.
     fn rollup_doc(&mut self, di: u32, sign: i64) {
-        if !self.docs[di as usize].seen {
+        let doc = &self.docs[di as usize];
+        if !doc.seen {
             return;
         }
-        for k in 0..self.docs[di as usize].deliveries.len() {
-            let li = self.docs[di as usize].deliveries[k];
-            self.rollup_dlv(li, sign);
+        for d in &self.dlvs[doc.range()] {
+            if let Some(c) = Self::contribution(doc, d) {
+                self.rollups.apply(&c, sign);
+            }
         }
     }
 
@@ -932,9 +1080,11 @@ impl State {
     /// [`State::agency_metrics`] must always equal (the tests check it).
     pub fn recount_agency_metrics(&self) -> Vec<(&str, AgencyMetrics)> {
         let mut fresh = Rollups::default();
-        for li in 0..self.dlvs.len() as u32 {
-            if let Some(c) = self.contribution(li) {
-                fresh.apply(&c, 1);
+        for doc in &self.docs {
+            for d in self.dlvs_of(doc) {
+                if let Some(c) = Self::contribution(doc, d) {
+                    fresh.apply(&c, 1);
+                }
             }
         }
         self.collect_metrics(|i| fresh.get(i))
@@ -966,12 +1116,17 @@ impl State {
             events: self.events,
             ignored: self.ignored,
             documents: self.docs.iter().filter(|d| d.seen).count() as u64,
-            deliveries: self.dlvs.len() as u64,
+            deliveries: (self.dlvs.len() - self.holes) as u64,
             orphan_deliveries: self
-                .dlvs
+                .docs
                 .iter()
-                .filter(|d| !d.expected || !self.docs[d.doc as usize].seen)
-                .count() as u64,
+                .map(|doc| {
+                    self.dlvs_of(doc)
+                        .iter()
+                        .filter(|d| !d.expected || !doc.seen)
+                        .count() as u64
+                })
+                .sum(),
             agencies: self.agencies.names.len() as u64,
         }
     }
@@ -986,12 +1141,11 @@ impl State {
         let r = self.resolve(f);
         let mut tally = Tally::new(1);
         for doc in &self.docs {
-            if !r.doc(doc, &self.dlvs) {
+            if !r.doc(doc, self.dlvs_of(doc)) {
                 continue;
             }
             tally.groups[0].documents += 1;
-            for &i in &doc.deliveries {
-                let d = &self.dlvs[i as usize];
+            for d in self.dlvs_of(doc) {
                 if r.dlv(doc, d) {
                     tally.add(0, d, doc);
                 }
@@ -1018,8 +1172,7 @@ impl State {
             }
             let s = 2 * doc.sender;
             tally.groups[s as usize].documents += 1;
-            for &i in &doc.deliveries {
-                let d = &self.dlvs[i as usize];
+            for d in self.dlvs_of(doc) {
                 if d.expected {
                     tally.add(s, d, doc);
                     // One delivery per (document, recipient): each is one
@@ -1081,8 +1234,7 @@ impl State {
             if !r.doc_time(doc) {
                 continue;
             }
-            for &i in &doc.deliveries {
-                let d = &self.dlvs[i as usize];
+            for d in self.dlvs_of(doc) {
                 if r.dlv(doc, d) {
                     let k = doc.sender as usize * n + d.recipient as usize;
                     if slot[k] == u32::MAX {
@@ -1141,15 +1293,14 @@ impl State {
         let mut tally = Tally::default();
         let mut groups: std::collections::BTreeMap<Ts, u32> = Default::default();
         for doc in &self.docs {
-            if !r.doc(doc, &self.dlvs) {
+            if !r.doc(doc, self.dlvs_of(doc)) {
                 continue;
             }
             let b = *groups
                 .entry(g.bucket(doc.sent_at))
                 .or_insert_with(|| tally.group());
             tally.groups[b as usize].documents += 1;
-            for &i in &doc.deliveries {
-                let d = &self.dlvs[i as usize];
+            for d in self.dlvs_of(doc) {
                 if r.dlv(doc, d) {
                     tally.add(b, d, doc);
                 }
@@ -1199,9 +1350,11 @@ impl State {
         limit: usize,
     ) -> (Vec<Overdue>, u64) {
         let r = self.resolve(f);
-        let mut all: Vec<(i64, u32)> = Vec::new();
-        for doc in &self.docs {
-            if !r.doc_time(doc) || doc.recalled_at.is_some() {
+        // (lateness, document, delivery): ties in document order, then in
+        // the order of the document's deliveries.
+        let mut all: Vec<(i64, u32, u32)> = Vec::new();
+        for (di, doc) in self.docs.iter().enumerate() {
+            if !r.doc_time(doc) || doc.recalled_at().is_some() {
                 continue;
             }
             let th = thresholds.for_priority(doc.priority);
@@ -1209,24 +1362,24 @@ impl State {
             if age <= th {
                 continue;
             }
-            for &i in &doc.deliveries {
-                let d = &self.dlvs[i as usize];
-                if d.arrived_at.is_none() && r.dlv(doc, d) {
+            for (li, d) in doc.range().zip(self.dlvs_of(doc)) {
+                if d.arrived_at().is_none() && r.dlv(doc, d) {
                     // Most overdue relative to its threshold first.
-                    all.push(((age * 1000) / th.max(1), i));
+                    all.push(((age * 1000) / th.max(1), di as u32, li as u32));
                 }
             }
         }
         let total = all.len() as u64;
-        all.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        all.sort_unstable_by(|a, b| b.0.cmp(&a.0).then((a.1, a.2).cmp(&(b.1, b.2))));
         all.truncate(limit);
+        let ids = self.ids_of(all.iter().map(|&(_, di, _)| di));
         let list = all
             .into_iter()
-            .map(|(_, i)| {
-                let d = &self.dlvs[i as usize];
-                let doc = &self.docs[d.doc as usize];
+            .map(|(_, di, li)| {
+                let d = &self.dlvs[li as usize];
+                let doc = &self.docs[di as usize];
                 Overdue {
-                    document_id: doc.id.clone(),
+                    document_id: ids[&di].to_string(),
                     sender: self.agencies.name(doc.sender).to_string(),
                     recipient: self.agencies.name(d.recipient).to_string(),
                     priority: doc.priority,
@@ -1237,6 +1390,21 @@ impl State {
             })
             .collect();
         (list, total)
+    }
+
+    /// The DocumentIds of documents `which` (indices in `docs`): one pass
+    /// over the index, the only place ids are kept.
+    fn ids_of(&self, which: impl Iterator<Item = u32>) -> HashMap<u32, &str> {
+        let mut ids: HashMap<u32, &str> = which.map(|di| (di, "")).collect();
+        if ids.is_empty() {
+            return ids;
+        }
+        for (id, di) in &self.doc_index {
+            if let Some(slot) = ids.get_mut(di) {
+                *slot = id;
+            }
+        }
+        ids
     }
 
     /// Receiving agencies by time to arrival (p95, then p50), slowest
@@ -1251,12 +1419,11 @@ impl State {
             if !r.doc_time(doc) {
                 continue;
             }
-            for &i in &doc.deliveries {
-                let d = &self.dlvs[i as usize];
+            for d in self.dlvs_of(doc) {
                 if r.dlv(doc, d) {
                     let x = d.recipient as usize;
                     expected[x] += 1;
-                    if let Some(a) = d.arrived_at {
+                    if let Some(a) = d.arrived_at() {
                         arrived[x] += 1;
                         lat[x].push((a - doc.sent_at).max(0));
                     }
@@ -1294,37 +1461,35 @@ impl State {
     ) -> Option<DocumentView> {
         let &di = self.doc_index.get(document_id)?;
         let doc = &self.docs[di as usize];
-        let mut deliveries: Vec<DeliveryView> = doc
-            .deliveries
+        let mut deliveries: Vec<DeliveryView> = self
+            .dlvs_of(doc)
             .iter()
-            .map(|&i| {
-                let d = &self.dlvs[i as usize];
-                DeliveryView {
-                    recipient: self.agencies.name(d.recipient).to_string(),
-                    expected: d.expected,
-                    arrived_at: d.arrived_at,
-                    accepted_at: d.accepted_at,
-                    refused_at: d.refused.map(|r| r.0),
-                    refusal_reason: d.refused.map(|r| self.reasons.name(r.1).to_string()),
-                    completed_at: d.completed_at,
-                    recall_answer: d.recall_answer.map(|(t, c)| (c, t)),
-                    codes: (0..=16u8).filter(|c| d.codes & (1 << c) != 0).collect(),
-                    overdue: doc.seen
-                        && d.expected
-                        && d.arrived_at.is_none()
-                        && doc.recalled_at.is_none()
-                        && now - doc.sent_at > thresholds.for_priority(doc.priority),
-                }
+            .map(|d| DeliveryView {
+                recipient: self.agencies.name(d.recipient).to_string(),
+                expected: d.expected,
+                arrived_at: d.arrived_at(),
+                accepted_at: d.accepted_at(),
+                refused_at: d.refused().map(|r| r.0),
+                refusal_reason: d.refused().map(|r| self.reasons.name(r.1).to_string()),
+                completed_at: d.completed_at(),
+                recall_answer: d.recall_answer().map(|(t, c)| (c, t)),
+                codes: (0..=16u8).filter(|c| d.codes & (1 << c) != 0).collect(),
+                overdue: doc.seen
+                    && d.expected
+                    && d.arrived_at().is_none()
+                    && doc.recalled_at().is_none()
+                    && now - doc.sent_at > thresholds.for_priority(doc.priority),
             })
             .collect();
         deliveries.sort_by(|a, b| a.recipient.cmp(&b.recipient));
         Some(DocumentView {
-            document_id: doc.id.clone(),
+            // The index matched it exactly: the same text.
+            document_id: document_id.to_string(),
             seen: doc.seen,
             sender: (doc.sender != NONE).then(|| self.agencies.name(doc.sender).to_string()),
             sent_at: doc.seen.then_some(doc.sent_at),
             priority: doc.seen.then_some(doc.priority),
-            recalled_at: doc.recalled_at,
+            recalled_at: doc.recalled_at(),
             deliveries,
         })
     }
@@ -1337,7 +1502,7 @@ impl State {
             .keys()
             .filter(|k| k.starts_with(prefix) || k.contains(prefix))
             .take(limit.saturating_mul(20))
-            .cloned()
+            .map(|k| k.to_string())
             .collect();
         v.sort();
         v.truncate(limit);
@@ -1356,14 +1521,13 @@ impl State {
             if !r.doc_time(doc) {
                 continue;
             }
-            for &i in &doc.deliveries {
-                let d = &self.dlvs[i as usize];
+            for d in self.dlvs_of(doc) {
                 if r.dlv(doc, d) {
                     volume[doc.sender as usize] += 1;
                     volume[d.recipient as usize] += 1;
                     let c = cells.entry((doc.sender, d.recipient)).or_default();
                     c.0 += 1;
-                    c.1 += u64::from(d.arrived_at.is_some());
+                    c.1 += u64::from(d.arrived_at().is_some());
                 }
             }
         }
@@ -1400,19 +1564,18 @@ impl State {
     /// refused, completed, recalled). Used by the Prometheus exporter.
     pub fn for_each_delivery(&self, mut f: impl FnMut(DeliveryFacts<'_>)) {
         for doc in self.docs.iter().filter(|d| d.seen) {
-            for &i in &doc.deliveries {
-                let d = &self.dlvs[i as usize];
+            for d in self.dlvs_of(doc) {
                 if !d.expected {
                     continue;
                 }
                 f(DeliveryFacts {
                     sender: self.agencies.name(doc.sender),
                     recipient: self.agencies.name(d.recipient),
-                    time_to_arrival: d.arrived_at.map(|a| (a - doc.sent_at).max(0)),
-                    time_to_acceptance: d.accepted_at.map(|a| (a - doc.sent_at).max(0)),
-                    refused: d.refused.is_some(),
-                    completed: d.completed_at.is_some(),
-                    recalled: doc.recalled_at.is_some(),
+                    time_to_arrival: d.arrived_at().map(|a| (a - doc.sent_at).max(0)),
+                    time_to_acceptance: d.accepted_at().map(|a| (a - doc.sent_at).max(0)),
+                    refused: d.refused().is_some(),
+                    completed: d.completed_at().is_some(),
+                    recalled: doc.recalled_at().is_some(),
                 });
             }
         }

@@ -60,19 +60,65 @@ pub const JULY_2022: Ts = 1_656_608_400;
 /// with their statuses. Returns the records in a plausible tap order
 /// (each document's copies, then its statuses).
 pub fn traffic(seed: u64, deliveries: u64, start: Ts, days: u32) -> Vec<Record> {
-    let mut rng = Rng::new(seed);
-    let ag = agencies();
-    let n = ag.len() as u64;
+    let mut t = Traffic::new(seed, start, days);
     let mut out = Vec::with_capacity((deliveries * 4) as usize + 16);
-    let mut msg: u64 = seed << 40;
-    let mut mid = || {
-        msg += 1;
-        format!("{msg:064x}")
-    };
-    let mut made = 0u64;
-    let mut number = 0u64;
-    while made < deliveries {
-        number += 1;
+    while t.deliveries() < deliveries {
+        t.next_document(&mut out);
+    }
+    out
+}
+
+/// The generator of [`traffic`], one document at a time: for a stream
+/// longer than what fits in memory at once (the memory bench).
+#[derive(Debug, Clone)]
+pub struct Traffic {
+    rng: Rng,
+    agencies: Vec<String>,
+    start: Ts,
+    days: u32,
+    msg: u64,
+    made: u64,
+    number: u64,
+}
+
+impl Traffic {
+    /// Seeded; documents from `start` over `days` days.
+    pub fn new(seed: u64, start: Ts, days: u32) -> Traffic {
+        Traffic {
+            rng: Rng::new(seed),
+            agencies: agencies(),
+            start,
+            days,
+            msg: seed << 40,
+            made: 0,
+            number: 0,
+        }
+    }
+
+    /// Deliveries generated so far.
+    pub fn deliveries(&self) -> u64 {
+        self.made
+    }
+
+    /// Append the next document's records (its copies, then its statuses)
+    /// to `out`.
+    pub fn next_document(&mut self, out: &mut Vec<Record>) {
+        let Traffic {
+            rng,
+            agencies: ag,
+            start,
+            days,
+            msg,
+            made,
+            number,
+        } = self;
+        let (start, days) = (*start, *days);
+        let n = ag.len() as u64;
+        let mut mid = || {
+            *msg += 1;
+            format!("{msg:064x}")
+        };
+        *number += 1;
         // Senders: the Office of the Government and ministries send more.
         let s = if rng.chance(0.25) {
             rng.below(31)
@@ -139,7 +185,7 @@ pub fn traffic(seed: u64, deliveries: u64, start: Ts, days: u32) -> Vec<Record> 
             }
         }
         for (j, r) in recipients.iter().enumerate() {
-            made += 1;
+            *made += 1;
             // A slow agency now and then: every 17th agency is slow.
             let slow = rs[j].is_multiple_of(17);
             if !rng.chance(if slow { 0.95 } else { 0.985 }) {
@@ -231,7 +277,6 @@ pub fn traffic(seed: u64, deliveries: u64, start: Ts, days: u32) -> Vec<Record> 
             }
         }
     }
-    out
 }
 
 #[allow(clippy::too_many_arguments)]
