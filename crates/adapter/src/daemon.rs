@@ -8,15 +8,17 @@
 //! the records in `sent/`); it only makes the axis deliver again what was not
 //! acknowledged.
 
-use std::path::Path;
+use std::collections::{HashSet, VecDeque};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::adapter::{folders, Adapter, StartError, StatusRequest, SubmitError};
 use crate::config::Config;
+use crate::folder_watch::{self, FolderWatch};
 use crate::fsio;
 
 /// Runs the adapter until SIGTERM or SIGINT.
@@ -99,44 +101,91 @@ fn backoff(current: Duration, base: Duration, failed: bool) -> Duration {
     }
 }
 
-async fn outbox_loop(adapter: Arc<Adapter>, mut stop: watch::Receiver<bool>) {
+/// What a folder loop does with one ready file: `true` when it is dealt
+/// with (sent, or refused into `rejected/`), `false` on a transient failure
+/// (the file stays and is tried again after a backoff).
+type Handler = fn(Arc<Adapter>, PathBuf) -> futures_util::future::BoxFuture<'static, bool>;
+
+/// Feeds the ready files of a folder to `handle`, up to `limit` at once,
+/// oldest first, and never the same file twice at once.
+///
+/// A file is started as soon as there is room: the loop does not wait for
+/// a whole scan's files to finish before taking the next ones, so one slow
+/// file holds up no other. New files are found by scanning the folder when
+/// its watch reports a rename (at once) or when the interval elapses (the
+/// fallback, and what finds files that were there at start-up); a scan is
+/// made only once the files of the previous one are all started, so a
+/// backlog of thousands costs one listing, not one per file. After a
+/// transient failure nothing new is started until the backoff has passed.
+/// On stop: nothing new starts, what is in flight finishes.
+async fn folder_loop(
+    adapter: Arc<Adapter>,
+    mut stop: watch::Receiver<bool>,
+    folder: &'static str,
+    limit: usize,
+    handle: Handler,
+) {
     let base = Duration::from_millis(adapter.config().scan_interval_ms);
-    let dir = adapter.config().folder(folders::OUTBOX);
-    let limit = adapter.config().concurrency;
+    let dir = adapter.config().folder(folder);
+    let mut watcher = match FolderWatch::new(&dir) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::warn!(dir = %dir.display(), error = %e, "cannot watch the folder; scanning every {base:?} only");
+            None
+        }
+    };
+    let mut queue: VecDeque<PathBuf> = VecDeque::new();
+    let mut taken: HashSet<PathBuf> = HashSet::new();
+    let mut in_flight = JoinSet::new();
     let mut wait = base;
-    loop {
-        let files = match fsio::ready_files(&dir) {
-            Ok(f) => f,
-            Err(e) => {
-                tracing::error!(error = %e, dir = %dir.display(), "cannot read the outbox");
-                Vec::new()
-            }
-        };
-        // Each file is a task of its own, up to `concurrency` at once: their
-        // fsyncs overlap (the file system commits them together) and their
-        // publishes share the confirm window; a file whose send blocks on the
-        // disk holds up no other.
-        let mut failed = false;
-        let mut in_flight = JoinSet::new();
-        for file in files {
-            while in_flight.len() >= limit {
-                if let Some(Ok(false)) = in_flight.join_next().await {
-                    failed = true;
+    let mut scan_at = Instant::now();
+    let mut stopping = *stop.borrow();
+    while !(stopping && in_flight.is_empty()) {
+        let now = Instant::now();
+        if !stopping && queue.is_empty() && now >= scan_at {
+            match fsio::ready_files(&dir) {
+                Ok(files) => queue.extend(files.into_iter().filter(|f| !taken.contains(f))),
+                Err(e) => {
+                    tracing::error!(error = %e, dir = %dir.display(), "cannot read the folder");
                 }
             }
+            scan_at = now + wait;
+        }
+        while in_flight.len() < limit && !stopping {
+            let Some(file) = queue.pop_front() else { break };
+            taken.insert(file.clone());
             let adapter = adapter.clone();
-            in_flight.spawn(async move { send_file(&adapter, &file).await });
+            in_flight.spawn(async move { (handle(adapter, file.clone()).await, file) });
         }
-        while let Some(ok) = in_flight.join_next().await {
-            if let Ok(false) = ok {
-                failed = true;
+        tokio::select! {
+            _ = stop.changed(), if !stopping => stopping = true,
+            Some(done) = in_flight.join_next(), if !in_flight.is_empty() => {
+                let Ok((ok, file)) = done else { continue };
+                taken.remove(&file);
+                wait = backoff(wait, base, !ok);
+                if !ok {
+                    // Try again later, from a fresh scan.
+                    queue.clear();
+                    scan_at = Instant::now() + wait;
+                }
             }
-        }
-        wait = backoff(wait, base, failed);
-        if pause(&mut stop, wait).await {
-            return;
+            _ = folder_watch::changed(&mut watcher), if !stopping && queue.is_empty() => {
+                // A new name: scan now, unless backing off after a failure.
+                if wait == base {
+                    scan_at = Instant::now();
+                }
+            }
+            _ = tokio::time::sleep_until(scan_at.into()), if !stopping && queue.is_empty() => {}
         }
     }
+}
+
+async fn outbox_loop(adapter: Arc<Adapter>, stop: watch::Receiver<bool>) {
+    let limit = adapter.config().concurrency;
+    folder_loop(adapter, stop, folders::OUTBOX, limit, |adapter, file| {
+        Box::pin(async move { send_file(&adapter, &file).await })
+    })
+    .await
 }
 
 /// Sends one outbox file; false on a transient failure (tried again).
@@ -171,42 +220,42 @@ async fn send_file(adapter: &Adapter, file: &Path) -> bool {
     }
 }
 
-async fn status_outbox_loop(adapter: Arc<Adapter>, mut stop: watch::Receiver<bool>) {
-    let base = Duration::from_millis(adapter.config().scan_interval_ms);
-    let dir = adapter.config().folder(folders::STATUS_OUTBOX);
-    let mut wait = base;
-    loop {
-        let mut failed = false;
-        for file in fsio::ready_files(&dir).unwrap_or_default() {
-            let Ok(bytes) = std::fs::read(&file) else {
-                continue;
-            };
-            let result = match serde_json::from_slice::<StatusRequest>(&bytes) {
-                Ok(req) => adapter.send_status(&req).await,
-                Err(e) => Err(SubmitError::Invalid(vec![format!(
-                    "not a status request ({e}); write JSON like {{\"document_id\": \"000.00.00.G22,2026/01/05,12/VPCP\", \"code\": \"03\", \"description\": \"\"}}"
-                )])),
-            };
-            match result {
-                Ok(()) => {
-                    if let Err(e) = adapter.discard(&file) {
-                        tracing::error!(file = %file.display(), error = %e, "status sent, but cannot remove its request from status-outbox/");
-                    }
-                }
-                Err(SubmitError::Invalid(problems)) => {
-                    if let Err(e) = adapter.reject(&file, &problems) {
-                        tracing::error!(error = %e, "cannot move a refused status request to rejected/");
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "status not sent now; will try again");
-                    failed = true;
-                }
+/// Status requests one at a time, oldest first: a clerk's 03 then 06 for
+/// one document leave in that order.
+async fn status_outbox_loop(adapter: Arc<Adapter>, stop: watch::Receiver<bool>) {
+    folder_loop(adapter, stop, folders::STATUS_OUTBOX, 1, |adapter, file| {
+        Box::pin(async move { send_status_file(&adapter, &file).await })
+    })
+    .await
+}
+
+/// Sends one status request file; false on a transient failure.
+async fn send_status_file(adapter: &Adapter, file: &Path) -> bool {
+    let Ok(bytes) = std::fs::read(file) else {
+        return true; // taken away meanwhile
+    };
+    let result = match serde_json::from_slice::<StatusRequest>(&bytes) {
+        Ok(req) => adapter.send_status(&req).await,
+        Err(e) => Err(SubmitError::Invalid(vec![format!(
+            "not a status request ({e}); write JSON like {{\"document_id\": \"000.00.00.G22,2026/01/05,12/VPCP\", \"code\": \"03\", \"description\": \"\"}}"
+        )])),
+    };
+    match result {
+        Ok(()) => {
+            if let Err(e) = adapter.discard(file) {
+                tracing::error!(file = %file.display(), error = %e, "status sent, but cannot remove its request from status-outbox/");
             }
+            true
         }
-        wait = backoff(wait, base, failed);
-        if pause(&mut stop, wait).await {
-            return;
+        Err(SubmitError::Invalid(problems)) => {
+            if let Err(e) = adapter.reject(file, &problems) {
+                tracing::error!(error = %e, "cannot move a refused status request to rejected/");
+            }
+            true
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "status not sent now; will try again");
+            false
         }
     }
 }

@@ -29,11 +29,13 @@
 //! Modules: [`config`] (agency.toml), [`adapter`] (the rules for one
 //! message), [`daemon`] (loops, signals), [`http`], [`journal`] (received
 //! messages, crash-safe), [`sent`] (sent records), [`status`] (composing
-//! statuses), [`fsio`] (atomic files), [`metrics`].
+//! statuses), [`fsio`] (atomic files, spare inodes), [`folder_watch`]
+//! (waking up on a rename into a folder), [`metrics`].
 
 pub mod adapter;
 pub mod config;
 pub mod daemon;
+pub mod folder_watch;
 pub mod fsio;
 pub mod http;
 pub mod journal;
