@@ -263,11 +263,20 @@ pub fn ready_files(dir: &Path) -> io::Result<Vec<PathBuf>> {
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
         let name = entry.file_name();
-        if name.to_string_lossy().starts_with('.') || !entry.file_type()?.is_file() {
+        if name.to_string_lossy().starts_with('.') {
             continue;
         }
-        let modified = entry.metadata()?.modified().ok();
-        files.push((modified, entry.path()));
+        // A file taken away between the listing and this look (sent files
+        // leave while the folder is scanned) is simply not ready.
+        let metadata = match entry.metadata() {
+            Ok(m) => m,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        if !metadata.is_file() {
+            continue;
+        }
+        files.push((metadata.modified().ok(), entry.path()));
     }
     files.sort();
     Ok(files.into_iter().map(|(_, p)| p).collect())
