@@ -113,7 +113,6 @@ pub fn tracker_figures(db: &Path) -> Option<TrackerFigures> {
 fn received_in_log(log: &str) -> BTreeMap<String, usize> {
     let mut seen = BTreeMap::new();
     for line in log.lines() {
-        let line = strip_ansi(line);
         // Exactly the "received" event (`received document_id=… from=…`),
         // not "received twice at once; delivered once", which is the
         // journal refusing a second copy.
@@ -123,23 +122,6 @@ fn received_in_log(log: &str) -> BTreeMap<String, usize> {
         }
     }
     seen
-}
-
-fn strip_ansi(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 /// What is where, at one moment.

@@ -132,11 +132,11 @@ pub struct LogProblems {
 
 impl LogProblems {
     /// Counts the levels of `log` (tracing's fmt lines:
-    /// `2026-… ERROR target: message`).
+    /// `2026-… ERROR target: message`, plain: `docaxis` colours only a
+    /// terminal).
     fn of(log: &str) -> LogProblems {
         let mut p = LogProblems::default();
         for line in log.lines() {
-            let line = without_ansi(line);
             let level = line.split_whitespace().nth(1).unwrap_or("");
             match level {
                 "ERROR" => p.errors += 1,
@@ -149,25 +149,6 @@ impl LogProblems {
         }
         p
     }
-}
-
-/// `line` without terminal colour sequences (`ESC [ … m`), should a log
-/// have them after all.
-fn without_ansi(line: &str) -> String {
-    let mut out = String::with_capacity(line.len());
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 /// The memory of each watched process: sampled VmRSS (every 200 ms, until
