@@ -187,6 +187,9 @@ impl<'x, W: Write> Sink<'x> for CanonicalSink<'x, W> {
 /// that a hasher sees large writes rather than one per attribute.
 const FLUSH_AT: usize = 64 * 1024;
 
+/// The buffer's first capacity.
+const INITIAL_BUFFER: usize = 4 * 1024;
+
 /// A run of the source no longer than this is copied into the buffer; a
 /// longer one is handed on as it is (after the buffer), so a large text,
 /// such as an attachment, is never copied.
@@ -234,7 +237,10 @@ impl<'x, W: Write> Canonicalizer<'x, W> {
     fn new(out: W) -> Self {
         Canonicalizer {
             out,
-            buf: Vec::with_capacity(FLUSH_AT + 1024),
+            // Grown on demand: with runs of the source handed on as they
+            // are, a small document's buffer holds a few tags, and a 64 KB
+            // allocation per document costs more than growing.
+            buf: Vec::with_capacity(INITIAL_BUFFER),
             rendered: vec![("", Cow::Borrowed(""))],
             source: &[],
             source_has_cr: false,
