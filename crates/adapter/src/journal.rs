@@ -30,6 +30,8 @@ use std::io::{self, BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use sha2::{Digest as _, Sha256};
+
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
@@ -61,7 +63,10 @@ enum Line {
     Answered { digest: String },
 }
 
-/// What the journal knows of one received message.
+/// What the journal knows of one received message. (Where it was written
+/// is in the log, not here: only [`Journal::open`] needs it, to complete
+/// interrupted renames, and the index is kept for every message ever
+/// received.)
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     /// Document or status.
@@ -70,8 +75,6 @@ pub struct Entry {
     pub document_id: String,
     /// Sending agency.
     pub sender: String,
-    /// Where it was written, relative to the data directory.
-    pub file: String,
     /// Whether status 01 was confirmed sent (documents only).
     pub answered: bool,
 }
@@ -111,15 +114,85 @@ pub const STAGING: &str = ".staging";
 /// Largest number of messages in one group commit.
 const MAX_BATCH: usize = 512;
 
-/// The in-memory index.
+/// A payload digest as the index keeps it: 32 bytes, not 64 hex
+/// characters in a `String` of their own.
+type Key = [u8; 32];
+
+/// The in-memory index: one entry per message ever received, so it is
+/// kept small. A digest (every axis message id is the SHA-256 of the
+/// payload in lowercase hex) is kept as its 32 bytes; an agency, of which
+/// there are few, as a number; a DocumentId once, shared by both maps.
 #[derive(Debug, Default)]
 struct Index {
-    by_digest: HashMap<String, Entry>,
+    by_digest: HashMap<Key, Rec>,
     /// (sender, DocumentId) of documents, to recognise a re-signed re-send.
-    by_document: HashMap<(String, String), String>,
+    by_document: HashMap<(u32, Arc<str>), Key>,
+    /// Agencies, by number.
+    agencies: Vec<Box<str>>,
+    agency_numbers: HashMap<Box<str>, u32>,
+    /// The text of the digests that are not SHA-256 in lowercase hex (none
+    /// on the axis), by their key, the SHA-256 of that text.
+    other_digests: HashMap<Key, Box<str>>,
+}
+
+/// One received message in the index.
+#[derive(Debug)]
+struct Rec {
+    document_id: Arc<str>,
+    sender: u32,
+    kind: EntryKind,
+    answered: bool,
+}
+
+/// The key of `digest` (see [`Index`]): its bytes if it is lowercase hex
+/// SHA-256, else the SHA-256 of the text (a preimage of one digest by
+/// another is out of reach, so two digests never share a key) and whether
+/// the text must be kept aside.
+fn key_of(digest: &str) -> (Key, bool) {
+    let mut key = [0; 32];
+    // Lowercase only: the text must come back as it was given.
+    let lower_hex = digest
+        .bytes()
+        .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    if lower_hex && hex::decode_to_slice(digest, &mut key).is_ok() {
+        return (key, false);
+    }
+    (Sha256::digest(digest.as_bytes()).into(), true)
 }
 
 impl Index {
+    fn agency(&self, name: &str) -> Option<u32> {
+        self.agency_numbers.get(name).copied()
+    }
+
+    fn add_agency(&mut self, name: &str) -> u32 {
+        if let Some(n) = self.agency(name) {
+            return n;
+        }
+        let n = self.agencies.len() as u32;
+        self.agencies.push(name.into());
+        self.agency_numbers.insert(name.into(), n);
+        n
+    }
+
+    /// The text of the digest kept as `key`.
+    fn digest_text(&self, key: &Key) -> String {
+        match self.other_digests.get(key) {
+            Some(text) => text.to_string(),
+            None => hex::encode(key),
+        }
+    }
+
+    fn get(&self, digest: &str) -> Option<&Rec> {
+        self.by_digest.get(&key_of(digest).0)
+    }
+
+    /// The digest of the document `document_id` from `sender`, as a key.
+    fn document(&self, sender: &str, document_id: &str) -> Option<&Key> {
+        let sender = self.agency(sender)?;
+        self.by_document.get(&(sender, Arc::from(document_id)))
+    }
+
     fn apply(&mut self, line: Line) {
         match line {
             Line::Received {
@@ -127,25 +200,29 @@ impl Index {
                 digest,
                 document_id,
                 sender,
-                file,
+                file: _,
             } => {
+                let (key, other) = key_of(&digest);
+                if other {
+                    self.other_digests.insert(key, digest.into());
+                }
+                let sender = self.add_agency(&sender);
+                let document_id: Arc<str> = Arc::from(document_id);
                 if kind == EntryKind::Document {
-                    self.by_document
-                        .insert((sender.clone(), document_id.clone()), digest.clone());
+                    self.by_document.insert((sender, document_id.clone()), key);
                 }
                 self.by_digest.insert(
-                    digest,
-                    Entry {
-                        kind,
+                    key,
+                    Rec {
                         document_id,
                         sender,
-                        file,
+                        kind,
                         answered: false,
                     },
                 );
             }
             Line::Answered { digest } => {
-                if let Some(e) = self.by_digest.get_mut(&digest) {
+                if let Some(e) = self.by_digest.get_mut(&key_of(&digest).0) {
                     e.answered = true;
                 }
             }
@@ -161,13 +238,20 @@ impl Index {
                 sender,
                 ..
             } => {
-                self.by_digest.contains_key(digest)
+                self.get(digest).is_some()
                     || (*kind == EntryKind::Document
-                        && self
-                            .by_document
-                            .contains_key(&(sender.clone(), document_id.clone())))
+                        && self.document(sender, document_id).is_some())
             }
             Line::Answered { .. } => false,
+        }
+    }
+
+    fn entry(&self, rec: &Rec) -> Entry {
+        Entry {
+            kind: rec.kind,
+            document_id: rec.document_id.to_string(),
+            sender: self.agencies[rec.sender as usize].to_string(),
+            answered: rec.answered,
         }
     }
 }
@@ -225,6 +309,9 @@ impl Journal {
             // valid JSON: it is dropped, and its message is redelivered.
             match serde_json::from_slice::<Line>(&line) {
                 Ok(l) => {
+                    // Each message's file name is at hand only here (the
+                    // index does not keep it).
+                    complete_rename(root, &l)?;
                     index.apply(l);
                     valid_len += line.len() as u64 + 1;
                 }
@@ -242,7 +329,6 @@ impl Journal {
             file: Mutex::new(file),
             index: Mutex::new(index),
         });
-        shared.recover()?;
         let (requests, rx) = mpsc::unbounded_channel();
         tokio::spawn(committer(shared.clone(), rx));
         Ok(Journal { shared, requests })
@@ -304,25 +390,32 @@ impl Journal {
 
     /// The entry for a payload digest, if received.
     pub fn get(&self, digest: &str) -> Option<Entry> {
-        lock(&self.shared.index).by_digest.get(digest).cloned()
+        let index = lock(&self.shared.index);
+        index.get(digest).map(|rec| index.entry(rec))
     }
 
     /// The digest of the document `document_id` from `sender`, if one was
     /// received (perhaps with other bytes: a re-signed re-send).
     pub fn document(&self, sender: &str, document_id: &str) -> Option<String> {
-        lock(&self.shared.index)
-            .by_document
-            .get(&(sender.to_owned(), document_id.to_owned()))
-            .cloned()
+        let index = lock(&self.shared.index);
+        index
+            .document(sender, document_id)
+            .map(|key| index.digest_text(key))
     }
 
     /// The sender and digest of a received document, by DocumentId alone.
     pub fn find_document(&self, document_id: &str) -> Option<(String, String)> {
-        lock(&self.shared.index)
+        let index = lock(&self.shared.index);
+        index
             .by_document
             .iter()
-            .find(|((_, d), _)| d == document_id)
-            .map(|((sender, _), digest)| (sender.clone(), digest.clone()))
+            .find(|((_, d), _)| &**d == document_id)
+            .map(|((sender, _), key)| {
+                (
+                    index.agencies[*sender as usize].to_string(),
+                    index.digest_text(key),
+                )
+            })
     }
 
     /// Number of messages received.
@@ -336,23 +429,28 @@ impl Journal {
     }
 }
 
-impl Shared {
-    /// Renames into place every received file still in staging.
-    fn recover(&self) -> io::Result<()> {
-        for e in lock(&self.index).by_digest.values() {
-            let target = self.root.join(&e.file);
-            let (Some(dir), Some(name)) = (target.parent(), target.file_name()) else {
-                continue;
-            };
-            let staged = dir.join(STAGING).join(name);
-            if staged.exists() {
-                tracing::info!(file = %e.file, document_id = %e.document_id, "completing an interrupted delivery into the folder");
-                fsio::move_into(&staged, dir, &name.to_string_lossy())?;
-            }
-        }
-        Ok(())
+/// Completes step 3 for a received message whose staged file is still
+/// there (a crash between the journal append and the rename).
+fn complete_rename(root: &Path, line: &Line) -> io::Result<()> {
+    let Line::Received {
+        file, document_id, ..
+    } = line
+    else {
+        return Ok(());
+    };
+    let target = root.join(file);
+    let (Some(dir), Some(name)) = (target.parent(), target.file_name()) else {
+        return Ok(());
+    };
+    let staged = dir.join(STAGING).join(name);
+    if staged.exists() {
+        tracing::info!(file = %file, document_id = %document_id, "completing an interrupted delivery into the folder");
+        fsio::move_into(&staged, dir, &name.to_string_lossy())?;
     }
+    Ok(())
+}
 
+impl Shared {
     /// One group commit: decide duplicates, make the staged files' names
     /// durable, append and fsync the lines, rename into the folders, fsync
     /// the folders. Returns one outcome per line, in order.
@@ -571,5 +669,46 @@ mod tests {
             })
             .collect();
         assert_eq!(inbox.len(), 1, "{inbox:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn digests_and_agencies_come_back_as_they_were_given() {
+        let d = tempfile::tempdir().unwrap();
+        // A message id of the axis (lowercase hex SHA-256, kept as its
+        // bytes) and other text (kept as it is), across a restart.
+        let (hex, other) = ("ab".repeat(32), "CD".repeat(32));
+        let j = Journal::open(d.path(), spares(d.path())).unwrap();
+        receive(&j, &hex).await;
+        let status = Incoming {
+            kind: EntryKind::Status,
+            document_id: "D2",
+            sender: "000.00.00.H41",
+            folder: "status-inbox",
+            ..incoming(&other, "s.xml")
+        };
+        assert_eq!(j.receive(&status).await.unwrap(), Committed::New);
+        drop(j);
+        let j = Journal::open(d.path(), spares(d.path())).unwrap();
+        assert_eq!(j.len(), 2);
+        assert_eq!(j.document("000.00.00.G22", "D1"), Some(hex.clone()));
+        assert_eq!(
+            j.find_document("D1"),
+            Some(("000.00.00.G22".to_owned(), hex.clone()))
+        );
+        assert_eq!(
+            j.get(&other),
+            Some(Entry {
+                kind: EntryKind::Status,
+                document_id: "D2".into(),
+                sender: "000.00.00.H41".into(),
+                answered: false,
+            })
+        );
+        assert!(j.get(&other.to_lowercase()).is_none());
+        assert!(j.get(&hex.to_uppercase()).is_none());
+        // A status is not a document; an unknown agency has none.
+        assert_eq!(j.document("000.00.00.H41", "D2"), None);
+        assert_eq!(j.find_document("D2"), None);
+        assert_eq!(j.document("000.00.00.H99", "D1"), None);
     }
 }
