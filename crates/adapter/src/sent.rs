@@ -131,22 +131,26 @@ struct Line {
     signed: Option<String>,
 }
 
-/// What the store knows of one document.
+/// What the store knows of one document. There is one for every document
+/// ever sent (it is what tells a DocumentId already used, and where its
+/// files are), so it is small: 32 bytes, the record itself only while a
+/// change is pending (boxed: most of the time there is none, and a
+/// `SentRecord` in place would take 120 bytes).
 #[derive(Debug)]
 struct Slot {
-    stem: String,
+    stem: Box<str>,
     /// Changes committed so far (tells a materialisation whether a newer
     /// change came in while it wrote the file).
     version: u64,
     /// The record as last committed, while `<stem>.json` is older than it;
     /// `None`: the file is up to date.
-    pending: Option<SentRecord>,
+    pending: Option<Box<SentRecord>>,
 }
 
 #[derive(Debug, Default)]
 struct State {
     /// DocumentId → slot.
-    slots: HashMap<String, Slot>,
+    slots: HashMap<Box<str>, Slot>,
     /// DocumentIds whose `.json` is due, oldest first, with when.
     due: VecDeque<(Instant, String)>,
 }
@@ -273,9 +277,9 @@ impl SentStore {
                 unconfirmed_at_open.push(record.document_id.clone());
             }
             state.slots.insert(
-                record.document_id,
+                record.document_id.into(),
                 Slot {
-                    stem,
+                    stem: stem.into(),
                     version: 0,
                     pending: None,
                 },
@@ -330,7 +334,7 @@ impl SentStore {
                 .slots
                 .iter()
                 .filter(|(_, slot)| slot.pending.is_some())
-                .map(|(id, _)| id.clone())
+                .map(|(id, _)| id.to_string())
                 .collect();
             s.materialise_ids(ids.iter())
         })
@@ -395,8 +399,8 @@ impl SentStore {
             match state.slots.get(document_id) {
                 None => return Ok(None),
                 Some(slot) => match &slot.pending {
-                    Some(record) => return Ok(Some((slot.stem.clone(), record.clone()))),
-                    None => slot.stem.clone(),
+                    Some(record) => return Ok(Some((slot.stem.to_string(), (**record).clone()))),
+                    None => slot.stem.to_string(),
                 },
             }
         };
@@ -417,7 +421,7 @@ impl SentStore {
         let stem = lock(&self.shared.state)
             .slots
             .get(document_id)
-            .map(|s| s.stem.clone());
+            .map(|s| s.stem.to_string());
         match stem {
             Some(stem) => fs::read(self.shared.dir.join(format!("{stem}.xml"))).map(Some),
             None => Ok(None),
@@ -607,8 +611,8 @@ impl Shared {
             for (line, materialise_now) in lines {
                 let id = &line.record.document_id;
                 segment.documents.insert(id.clone());
-                let slot = slots.entry(id.clone()).or_insert_with(|| Slot {
-                    stem: line.stem.clone(),
+                let slot = slots.entry(id.as_str().into()).or_insert_with(|| Slot {
+                    stem: line.stem.as_str().into(),
                     version: 0,
                     pending: None,
                 });
@@ -616,7 +620,7 @@ impl Shared {
                 if slot.pending.is_none() {
                     due.push_back((deadline, id.clone()));
                 }
-                slot.pending = Some(line.record.clone());
+                slot.pending = Some(Box::new(line.record.clone()));
                 if *materialise_now {
                     now.insert(id.clone());
                 }
@@ -681,9 +685,9 @@ impl Shared {
         let chosen: Vec<(String, String, u64, SentRecord)> = {
             let state = lock(&self.state);
             ids.filter_map(|id| {
-                let slot = state.slots.get(id)?;
-                let record = slot.pending.clone()?;
-                Some((id.clone(), slot.stem.clone(), slot.version, record))
+                let slot = state.slots.get(id.as_str())?;
+                let record = slot.pending.as_deref()?.clone();
+                Some((id.clone(), slot.stem.to_string(), slot.version, record))
             })
             .collect()
         };
@@ -710,7 +714,7 @@ impl Shared {
         }
         let mut state = lock(&self.state);
         for (id, version) in written {
-            if let Some(slot) = state.slots.get_mut(&id) {
+            if let Some(slot) = state.slots.get_mut(id.as_str()) {
                 if slot.version == version {
                     slot.pending = None;
                 }
@@ -737,7 +741,7 @@ impl Shared {
         let mut state = lock(&self.state);
         let State { slots, due } = &mut *state;
         for id in ids {
-            if slots.get(&id).is_some_and(|s| s.pending.is_some()) {
+            if slots.get(id.as_str()).is_some_and(|s| s.pending.is_some()) {
                 due.push_back((now, id));
             }
         }
@@ -753,7 +757,7 @@ impl Shared {
             closed
                 .documents
                 .iter()
-                .filter_map(|id| state.slots.get(id).map(|s| s.stem.clone()))
+                .filter_map(|id| state.slots.get(id.as_str()).map(|s| s.stem.to_string()))
                 .collect()
         };
         for stem in &stems {
