@@ -10,7 +10,7 @@
 //! data_dir = "/var/lib/docaxis/vpcp"       # outbox/, sent/, inbox/, ...
 //! http = "127.0.0.1:8410"                  # loopback only
 //! concurrency = 128
-//! scan_interval_ms = 200
+//! scan_interval_ms = 1000
 //! ```
 //!
 //! Every key can be overridden by `DOCAXIS_<KEY>` in upper case (e.g.
@@ -49,7 +49,9 @@ pub struct Config {
     /// Deliveries and outbox files handled at once.
     #[serde(default = "default_concurrency")]
     pub concurrency: usize,
-    /// How often the outbox folders are scanned, in milliseconds.
+    /// How often the outbox folders are scanned, in milliseconds, at the
+    /// latest: a file renamed into them wakes the adapter at once (see
+    /// [`crate::folder_watch`]); the scan is the fallback.
     #[serde(default = "default_scan")]
     pub scan_interval_ms: u64,
 }
@@ -64,7 +66,7 @@ fn default_concurrency() -> usize {
 }
 
 fn default_scan() -> u64 {
-    200
+    1000
 }
 
 /// A configuration that cannot be used, and why.
@@ -186,7 +188,7 @@ http = "127.0.0.1:8410"
         assert_eq!(c.axis.as_deref(), Some("amqp://127.0.0.1"));
         assert_eq!(c.concurrency, 8);
         assert_eq!(c.organ_id.as_str(), "000.00.00.G22");
-        assert_eq!(c.scan_interval_ms, 200);
+        assert_eq!(c.scan_interval_ms, 1000);
     }
 
     #[test]

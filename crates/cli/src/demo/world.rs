@@ -203,9 +203,7 @@ fn agency_toml(organ: &str, key_id: &str, home: &Path, axis: &str, root: &Path) 
          directory = {}\n\
          root_pub = {}\n\
          axis = {}\n\
-         data_dir = {}\n\
-         concurrency = 16\n\
-         scan_interval_ms = 50\n",
+         data_dir = {}\n",
         path(home.join("agency.key")),
         path(root.join("operator").join("directory.json")),
         path(root.join("operator").join("root.pub")),
