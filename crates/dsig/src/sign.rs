@@ -160,7 +160,6 @@ impl<'x, W: std::io::Write> Sink<'x> for SignSink<'x, W> {
         self.c14n.source(input);
     }
 
-    #[inline]
     fn start(&mut self, element: Element<'x>) {
         let edxml = |local: &str| element.is(Some(EDXML_NS), local);
         let role = match self.roles.last() {
@@ -187,7 +186,6 @@ impl<'x, W: std::io::Write> Sink<'x> for SignSink<'x, W> {
         self.c14n.start(element);
     }
 
-    #[inline]
     fn end(&mut self, end_offset: Option<usize>) {
         if self.roles.pop() == Some(Role::Header) {
             self.header_end = end_offset;
@@ -195,7 +193,6 @@ impl<'x, W: std::io::Write> Sink<'x> for SignSink<'x, W> {
         self.c14n.end(end_offset);
     }
 
-    #[inline]
     fn text(&mut self, text: std::borrow::Cow<'x, str>) {
         self.c14n.text(text);
     }
