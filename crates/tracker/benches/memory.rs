@@ -66,6 +66,19 @@ fn stream<S>(
     }
 }
 
+/// The process's resident memory, from /proc (0 elsewhere): what the heap
+/// figures cost once the allocator's headers, rounding and free lists are
+/// counted.
+fn rss() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
+            line.split_whitespace().nth(1)?.parse::<u64>().ok()
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
 fn sqlite_heap() -> i64 {
     // SAFETY: a read of SQLite's global memory counter, callable at any
     // time from any thread.
@@ -80,6 +93,7 @@ fn main() {
     // 1. State alone.
     let base = counting::live();
     let base_blocks = counting::blocks();
+    let base_rss = rss();
     let mut state = State::new();
     stream(
         deliveries,
@@ -90,8 +104,9 @@ fn main() {
             let c = state.counters();
             let heap = counting::live() - base;
             let blocks = counting::blocks() - base_blocks;
+            let grown = rss().saturating_sub(base_rss);
             println!(
-                "state: {:>7} deliveries, {:>7} documents, {:>8} events: heap {:>6.1} MB = {:>5.1} bytes/delivery ({:.1} bytes/document), {:.2} heap blocks/delivery",
+                "state: {:>7} deliveries, {:>7} documents, {:>8} events: heap {:>6.1} MB = {:>5.1} bytes/delivery ({:.1} bytes/document), {:.2} heap blocks/delivery; RSS +{:.1} MB = {:.1} bytes/delivery",
                 c.deliveries,
                 c.documents,
                 events,
@@ -99,6 +114,8 @@ fn main() {
                 heap as f64 / c.deliveries as f64,
                 heap as f64 / c.documents as f64,
                 blocks as f64 / c.deliveries as f64,
+                grown as f64 / 1e6,
+                grown as f64 / c.deliveries as f64,
             );
         },
     );
