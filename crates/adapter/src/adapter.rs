@@ -292,7 +292,7 @@ impl Adapter {
         // A record is in memory or one small, cached file: no blocking
         // section needed.
         let existing = self.sent().get(&document_id)?;
-        let signed = match existing {
+        let envelope = match existing {
             Some(record) if record.source != source => {
                 return Err(SubmitError::Invalid(vec![format!(
                     "MessageHeader/DocumentId: {document_id} was already sent (from {}); a new document needs a new number, and a change is sent as an update or replacement (Bussiness/BussinessDocType 2 or 3)",
@@ -319,14 +319,16 @@ impl Adapter {
                         .collect(),
                 });
             }
-            Some(_) => {
+            Some(record) => {
                 // Signed and recorded, not confirmed: publish the very same
                 // bytes again (receivers recognise them).
-                blocking(|| self.sent().signed_bytes(&document_id))?.ok_or_else(|| {
-                    std::io::Error::other(format!(
-                        "the signed copy of {document_id} is missing from sent/"
-                    ))
-                })?
+                let signed =
+                    blocking(|| self.sent().signed_bytes(&document_id))?.ok_or_else(|| {
+                        std::io::Error::other(format!(
+                            "the signed copy of {document_id} is missing from sent/"
+                        ))
+                    })?;
+                self.envelope(&record, signed)?
             }
             None => {
                 doc.trace.trace_headers.push(TraceHeader {
@@ -346,38 +348,44 @@ impl Adapter {
                     .signer
                     .sign_message(&Message::Document(Box::new(doc)))
                     .map_err(|e| SubmitError::Invalid(vec![e.to_string()]))?;
-                let record = SentRecord {
+                let mut record = SentRecord {
                     document_id: document_id.clone(),
-                    message_id: sha256_hex(&signed),
+                    message_id: String::new(),
                     sent_at: None,
                     source: source.to_owned(),
                     recipients,
                 };
-                self.sent().create(&stem, &signed, &record).await?;
-                signed
+                // The envelope hashes the signed bytes once; the record
+                // takes its message id from it.
+                let envelope = self.envelope(&record, signed)?;
+                record.message_id = envelope.message_id().to_owned();
+                self.sent()
+                    .create(&stem, envelope.payload(), &record)
+                    .await?;
+                envelope
             }
         };
-        self.publish_document(&document_id, signed).await
+        self.publish_document(&document_id, envelope).await
+    }
+
+    /// The envelope of a recorded document: to its recipients, signed by
+    /// this agency's key.
+    fn envelope(&self, record: &SentRecord, signed: Vec<u8>) -> Result<Envelope, SubmitError> {
+        Envelope::document(
+            self.me.organ_id.as_str(),
+            record.recipients.keys().cloned().collect(),
+            self.signer.key_id(),
+            signed,
+        )
+        .map_err(|e| SubmitError::Invalid(vec![e.to_string()]))
     }
 
     /// Publishes a recorded document and marks it confirmed.
     async fn publish_document(
         &self,
         document_id: &str,
-        signed: Vec<u8>,
+        envelope: Envelope,
     ) -> Result<SendOutcome, SubmitError> {
-        let record = self
-            .sent()
-            .get(document_id)?
-            .ok_or_else(|| std::io::Error::other(format!("no record of {document_id}")))?;
-        let recipients: Vec<String> = record.recipients.keys().cloned().collect();
-        let envelope = Envelope::document(
-            self.me.organ_id.as_str(),
-            recipients.clone(),
-            self.signer.key_id(),
-            signed,
-        )
-        .map_err(|e| SubmitError::Invalid(vec![e.to_string()]))?;
         let started = Instant::now();
         let (delivered, unroutable) = match self.axis.publish(&envelope).await {
             Ok(r) => (r.delivered, Vec::new()),
@@ -398,7 +406,7 @@ impl Adapter {
         self.metrics
             .documents_sent
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        tracing::info!(document_id = %document_id, recipients = recipients.len(), "sent");
+        tracing::info!(document_id = %document_id, recipients = envelope.recipients().len(), "sent");
         Ok(SendOutcome {
             document_id: document_id.to_owned(),
             message_id: envelope.message_id().to_owned(),
@@ -418,12 +426,21 @@ impl Adapter {
             }
         };
         for id in ids {
-            let signed = match blocking(|| self.sent().signed_bytes(&id)) {
-                Ok(Some(b)) => b,
+            let found = blocking(|| {
+                Ok::<_, std::io::Error>((self.sent().get(&id)?, self.sent().signed_bytes(&id)?))
+            });
+            let envelope = match found {
+                Ok((Some(record), Some(signed))) => match self.envelope(&record, signed) {
+                    Ok(e) => e,
+                    Err(e) => {
+                        tracing::error!(document_id = %id, error = %e, "cannot publish it again");
+                        continue;
+                    }
+                },
                 _ => continue,
             };
             tracing::info!(document_id = %id, "publishing again: signed before a stop, never confirmed");
-            if let Err(e) = self.publish_document(&id, signed).await {
+            if let Err(e) = self.publish_document(&id, envelope).await {
                 tracing::warn!(document_id = %id, error = %e, "not confirmed yet; the outbox scan will try again");
             }
         }
