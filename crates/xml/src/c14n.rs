@@ -36,7 +36,9 @@
 use std::borrow::Cow;
 use std::io::{self, Write};
 
-use crate::dom::{parse_into, Attribute, Document, Element, Node, ProcessingInstruction, Sink};
+use crate::dom::{
+    eq_short, parse_into, Attribute, Document, Element, Node, ProcessingInstruction, Sink,
+};
 use crate::error::XmlError;
 use crate::limits::Limits;
 
@@ -546,14 +548,14 @@ impl<'x, W: Write> Canonicalizer<'x, W> {
 /// source, as start tags are).
 #[inline]
 fn same_bytes(a: &[u8], b: &[u8]) -> bool {
-    (a.as_ptr() == b.as_ptr() && a.len() == b.len()) || a == b
+    (a.as_ptr() == b.as_ptr() && a.len() == b.len()) || eq_short(a, b)
 }
 
 /// String equality, trying identity first: names and namespace URIs of a
 /// parsed document are mostly slices of the same declaration in the input,
 /// so this usually answers without comparing bytes.
 fn same(a: &str, b: &str) -> bool {
-    (a.as_ptr() == b.as_ptr() && a.len() == b.len()) || a == b
+    same_bytes(a.as_bytes(), b.as_bytes())
 }
 
 fn write_attr(buf: &mut Vec<u8>, a: &Attribute<'_>) {

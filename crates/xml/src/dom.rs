@@ -427,10 +427,17 @@ impl<'a, 'l> Parser<'a, 'l> {
     fn run<S: Sink<'a>>(mut self, sink: &mut S) -> Result<(), XmlError> {
         loop {
             let offset = self.reader.buffer_position() as usize;
-            let event = self.reader.read_event().map_err(|e| {
-                let at = self.reader.error_position() as usize;
-                self.err(XmlErrorKind::Malformed(e.to_string()), at)
-            })?;
+            // The event is looked at where quick-xml returned it, not moved
+            // out of its `Result` first: copying it cost more than reading
+            // the tag (it was written field by field and read back whole).
+            let read = self.reader.read_event();
+            let event = match &read {
+                Ok(event) => event,
+                Err(e) => {
+                    let at = self.reader.error_position() as usize;
+                    return Err(self.err(XmlErrorKind::Malformed(e.to_string()), at));
+                }
+            };
             match event {
                 Event::Start(start) => {
                     if self.root_done {
@@ -494,8 +501,14 @@ impl<'a, 'l> Parser<'a, 'l> {
                     // The input was validated as UTF-8 once, up front; text
                     // between markup is a slice of it, so it is re-borrowed
                     // rather than decoded a second time.
-                    let content = self.line_ends(self.rebase(&t));
-                    self.text_at(content, offset, sink)?;
+                    let text = self.rebase_str(t, offset)?;
+                    if self.stack.is_empty() {
+                        self.outside_root(text, offset)?;
+                    } else if self.has_cr {
+                        sink.text(normalize_line_ends(Cow::Borrowed(text)));
+                    } else {
+                        sink.text(Cow::Borrowed(text));
+                    }
                 }
                 Event::CData(c) => {
                     let content = self.line_ends(self.rebase(&c));
@@ -568,25 +581,16 @@ impl<'a, 'l> Parser<'a, 'l> {
     }
 
     /// Text outside the root may only be white space.
-    fn text_at<S: Sink<'a>>(
-        &mut self,
-        content: Cow<'a, str>,
-        offset: usize,
-        sink: &mut S,
-    ) -> Result<(), XmlError> {
-        if self.stack.is_empty() {
-            if content.chars().all(is_xml_space) {
-                return Ok(());
-            }
-            let what = if self.root_done {
-                "text after the root element"
-            } else {
-                "text before the root element"
-            };
-            return Err(self.err(XmlErrorKind::ContentOutsideRoot(what.into()), offset));
+    fn outside_root(&self, text: &str, offset: usize) -> Result<(), XmlError> {
+        if text.chars().all(is_xml_space) {
+            return Ok(());
         }
-        sink.text(content);
-        Ok(())
+        let what = if self.root_done {
+            "text after the root element"
+        } else {
+            "text before the root element"
+        };
+        Err(self.err(XmlErrorKind::ContentOutsideRoot(what.into()), offset))
     }
 
     /// Builds an element from a start tag: splits names, reads attributes,
@@ -615,7 +619,15 @@ impl<'a, 'l> Parser<'a, 'l> {
         let mut ns_decls = Vec::new();
         let mut raw_attrs: Vec<(Option<&'a str>, &'a str, Cow<'a, str>)> = Vec::new();
         let mut count = 0;
-        for attr in start.attributes().with_checks(true) {
+        // Most tags have no attribute: nothing to iterate for them.
+        let mut attributes = start.attributes();
+        attributes.with_checks(true);
+        let any = start
+            .attributes_raw()
+            .iter()
+            .any(|&b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
+        let attributes = any.then_some(attributes);
+        for attr in attributes.into_iter().flatten() {
             let attr = attr.map_err(|e| match e {
                 quick_xml::events::attributes::AttrError::Duplicated(..) => self.err(
                     XmlErrorKind::DuplicateAttribute(format!("on <{qname}>")),
@@ -757,7 +769,11 @@ impl<'a, 'l> Parser<'a, 'l> {
         if prefix == Some("xml") {
             return Ok(Some(Cow::Borrowed(XML_NS)));
         }
-        match self.scope.iter().rev().find(|(p, _)| *p == prefix) {
+        let bound = |p: &Option<&str>| match (p, prefix) {
+            (Some(a), Some(b)) => eq_short(a.as_bytes(), b.as_bytes()),
+            (a, b) => a.is_none() && b.is_none(),
+        };
+        match self.scope.iter().rev().find(|(p, _)| bound(p)) {
             Some((_, uri)) if uri.is_empty() => Ok(None),
             Some((_, uri)) => Ok(Some(uri.clone())),
             None => match prefix {
@@ -881,6 +897,33 @@ const NAME_CLASS: [u8; 256] = {
     }
     table
 };
+
+/// Byte equality for names and namespace URIs, which are short: a word at
+/// a time, with overlapping loads for the ends, inline (a call to `memcmp`
+/// per comparison costs more than the comparison).
+#[inline]
+pub(crate) fn eq_short(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    let word = |s: &[u8], i: usize| {
+        s.get(i..i + 8)
+            .map(|w| u64::from_le_bytes(w.try_into().unwrap_or_default()))
+    };
+    let half = |s: &[u8], i: usize| {
+        s.get(i..i + 4)
+            .map(|w| u32::from_le_bytes(w.try_into().unwrap_or_default()))
+    };
+    match n {
+        0..=3 => a.iter().zip(b).all(|(x, y)| x == y),
+        4..=8 => half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4),
+        _ => {
+            (0..n - 8).step_by(8).all(|i| word(a, i) == word(b, i))
+                && word(a, n - 8) == word(b, n - 8)
+        }
+    }
+}
 
 /// XML 1.0 §2.11: CR LF and lone CR become LF. Borrows when there is no CR.
 fn normalize_line_ends(text: Cow<'_, str>) -> Cow<'_, str> {
@@ -1160,6 +1203,25 @@ mod tests {
                 .kind,
             XmlErrorKind::UnsupportedEncoding(_)
         ));
+    }
+
+    #[test]
+    fn short_equality_agrees_with_slices() {
+        let s = b"edXML:OrganizationInCharge-and-some-more-bytes";
+        for i in 0..s.len() {
+            for j in i..=s.len() {
+                let a = &s[i..j];
+                assert!(eq_short(a, &a.to_vec()));
+                for k in 0..a.len() {
+                    let mut b = a.to_vec();
+                    b[k] ^= 1;
+                    assert!(!eq_short(a, &b), "{i} {j} {k}");
+                }
+                if j < s.len() {
+                    assert!(!eq_short(a, &s[i..j + 1]));
+                }
+            }
+        }
     }
 
     #[test]
