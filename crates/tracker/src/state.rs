@@ -142,9 +142,9 @@ impl Thresholds {
 
 const NONE: u32 = u32::MAX;
 
-/// "No such time" in the time fields of [`Doc`] and [`Dlv`]: an
-/// `Option<i64>` takes 16 bytes, this 8, and the state holds five per
-/// delivery for the whole history. No time on the wire comes near it (the
+/// "No such time" in the time fields of [`Doc`] and [`Dlv`] (an
+/// `Option<i64>` takes 16 bytes, this 8, and the state keeps every
+/// document of the whole history). No time on the wire comes near it (the
 /// edXML formats carry years 0–9999); [`State::apply`] moves an event at
 /// exactly `i64::MIN` one second later, the only input it changes.
 const NO_TIME: Ts = Ts::MIN;
@@ -191,7 +191,8 @@ impl Doc {
     }
 }
 
-/// One (document, recipient) pair.
+/// One (document, recipient) pair, as the queries read it (times in
+/// full); it is kept as a [`Packed`].
 #[derive(Debug, Clone, Copy)]
 struct Dlv {
     arrived_at: Ts,
@@ -213,21 +214,6 @@ struct Dlv {
 }
 
 impl Dlv {
-    fn new(recipient: u32) -> Dlv {
-        Dlv {
-            arrived_at: NO_TIME,
-            accepted_at: NO_TIME,
-            refused_at: NO_TIME,
-            completed_at: NO_TIME,
-            recall_at: NO_TIME,
-            recipient,
-            refusal_reason: NONE,
-            codes: 0,
-            arrival_code: 0,
-            recall_code: 0,
-            expected: false,
-        }
-    }
     fn arrived_at(&self) -> Option<Ts> {
         time(self.arrived_at)
     }
@@ -245,6 +231,59 @@ impl Dlv {
     fn recall_answer(&self) -> Option<(Ts, u8)> {
         time(self.recall_at).map(|t| (t, self.recall_code))
     }
+}
+
+/// Seconds since the epoch of the times a [`Packed`] holds as `i32`
+/// (2023-11-14): ±68 years around it, 1955–2091, take 4 bytes instead of 8.
+const EPOCH: Ts = 1_700_000_000;
+
+/// "No such time" in a [`Packed`].
+const PACKED_NONE: i32 = i32::MIN;
+
+/// Bits of [`Packed::bits`] above the status codes (bits 0..=16).
+const ARRIVAL_CODE_SHIFT: u32 = 17;
+const RECALL_REFUSED_BIT: u32 = 1 << 22;
+const EXPECTED_BIT: u32 = 1 << 23;
+const WIDE_BIT: u32 = 1 << 24;
+const CODE_BITS: u32 = (1 << 17) - 1;
+
+/// A [`Dlv`] as the state keeps it, one per delivery of the whole
+/// history: 32 bytes instead of 56. Its times are seconds from [`EPOCH`];
+/// a delivery with a time beyond the `i32` range (a clock decades off) is
+/// *wide*: its times are kept in full in [`State::wide`], at the index
+/// `times[0]`, so every figure stays exact whatever the input.
+#[derive(Debug, Clone, Copy)]
+struct Packed {
+    /// Arrived, accepted, refused, completed, recall answered.
+    times: [i32; 5],
+    recipient: u32,
+    refusal_reason: u32,
+    /// Codes seen (bits 0..=16), the arrival code (5 bits from
+    /// [`ARRIVAL_CODE_SHIFT`]), whether the recall answer is 16, whether
+    /// expected, whether wide.
+    bits: u32,
+}
+
+impl Packed {
+    fn new(recipient: u32) -> Packed {
+        Packed {
+            times: [PACKED_NONE; 5],
+            recipient,
+            refusal_reason: NONE,
+            bits: 0,
+        }
+    }
+    fn expected(&self) -> bool {
+        self.bits & EXPECTED_BIT != 0
+    }
+}
+
+/// `t` as a [`Packed`] time, if it fits.
+fn small_time(t: Ts) -> Option<i32> {
+    if t == NO_TIME {
+        return Some(PACKED_NONE);
+    }
+    i32::try_from(t - EPOCH).ok().filter(|&v| v != PACKED_NONE)
 }
 
 /// Makes room for `n` more elements in `v`, a history that only grows: by
@@ -303,7 +342,10 @@ pub struct State {
     doc_index: HashMap<Box<str>, u32>,
     /// Every document's deliveries, each document's side by side (see
     /// [`Doc::first`]).
-    dlvs: Vec<Dlv>,
+    dlvs: Vec<Packed>,
+    /// The times of the wide deliveries (see [`Packed`]); there are none
+    /// unless clocks are decades off, and they stay here.
+    wide: Vec<[Ts; 5]>,
     /// Slots of `dlvs` left behind when a document's deliveries moved to
     /// the end to take one more (see [`State::add_dlv`]).
     holes: usize,
@@ -798,7 +840,7 @@ impl Resolved {
     }
     /// Whether a document counts in "documents sent" (`dlvs`: its
     /// deliveries).
-    fn doc(&self, doc: &Doc, dlvs: &[Dlv]) -> bool {
+    fn doc(&self, doc: &Doc, mut dlvs: impl Iterator<Item = Dlv>) -> bool {
         if !self.doc_time(doc) {
             return false;
         }
@@ -809,7 +851,7 @@ impl Resolved {
         }
         match (self.recipient, self.agency) {
             (None, None) => true,
-            _ => dlvs.iter().any(|d| self.dlv(doc, d)),
+            _ => dlvs.any(|d| self.dlv(doc, &d)),
         }
     }
 }
@@ -840,15 +882,86 @@ impl State {
     }
 
     /// The deliveries of `doc`.
-    fn dlvs_of(&self, doc: &Doc) -> &[Dlv] {
-        &self.dlvs[doc.range()]
+    fn dlvs_of(&self, doc: &Doc) -> impl Iterator<Item = Dlv> + '_ {
+        self.dlvs[doc.range()].iter().map(|p| self.unpack(p))
+    }
+
+    /// Delivery `li`.
+    fn dlv(&self, li: u32) -> Dlv {
+        self.unpack(&self.dlvs[li as usize])
+    }
+
+    fn unpack(&self, p: &Packed) -> Dlv {
+        let [arrived_at, accepted_at, refused_at, completed_at, recall_at] =
+            if p.bits & WIDE_BIT != 0 {
+                self.wide[p.times[0] as usize]
+            } else {
+                p.times.map(|v| {
+                    if v == PACKED_NONE {
+                        NO_TIME
+                    } else {
+                        EPOCH + Ts::from(v)
+                    }
+                })
+            };
+        Dlv {
+            arrived_at,
+            accepted_at,
+            refused_at,
+            completed_at,
+            recall_at,
+            recipient: p.recipient,
+            refusal_reason: p.refusal_reason,
+            codes: p.bits & CODE_BITS,
+            arrival_code: ((p.bits >> ARRIVAL_CODE_SHIFT) & 0x1f) as u8,
+            recall_code: match (recall_at, p.bits & RECALL_REFUSED_BIT != 0) {
+                (NO_TIME, _) => 0,
+                (_, true) => code::RECALL_REFUSED,
+                (_, false) => code::RECALL_AGREED,
+            },
+            expected: p.expected(),
+        }
+    }
+
+    /// Stores `d` as delivery `li` (wide if one of its times does not
+    /// fit, and then for good: the slot in `wide` is reused).
+    fn pack(&mut self, li: u32, d: &Dlv) {
+        let full = [
+            d.arrived_at,
+            d.accepted_at,
+            d.refused_at,
+            d.completed_at,
+            d.recall_at,
+        ];
+        let p = &mut self.dlvs[li as usize];
+        p.recipient = d.recipient;
+        p.refusal_reason = d.refusal_reason;
+        p.bits = (p.bits & WIDE_BIT)
+            | d.codes
+            | u32::from(d.arrival_code) << ARRIVAL_CODE_SHIFT
+            | if d.recall_code == code::RECALL_REFUSED {
+                RECALL_REFUSED_BIT
+            } else {
+                0
+            }
+            | if d.expected { EXPECTED_BIT } else { 0 };
+        let small = full.map(small_time);
+        if p.bits & WIDE_BIT == 0 && small.iter().all(Option::is_some) {
+            p.times = small.map(|v| v.unwrap_or(PACKED_NONE));
+        } else if p.bits & WIDE_BIT != 0 {
+            self.wide[p.times[0] as usize] = full;
+        } else {
+            p.bits |= WIDE_BIT;
+            let at = i32::try_from(self.wide.len()).expect("fewer than 2^31 wide deliveries");
+            p.times = [at, 0, 0, 0, 0];
+            self.wide.push(full);
+        }
     }
 
     /// The index in `dlvs` of `recipient`'s delivery of document `di`.
     fn find_dlv(&self, di: u32, recipient: u32) -> Option<u32> {
         let doc = &self.docs[di as usize];
-        let at = self
-            .dlvs_of(doc)
+        let at = self.dlvs[doc.range()]
             .iter()
             .position(|d| d.recipient == recipient)?;
         Some(doc.first + at as u32)
@@ -879,7 +992,7 @@ impl State {
         }
         let i = dlv_index(self.dlvs.len());
         grow(&mut self.dlvs, 1);
-        self.dlvs.push(Dlv::new(recipient));
+        self.dlvs.push(Packed::new(recipient));
         let doc = &mut self.docs[di as usize];
         if doc.len == 0 {
             doc.first = i;
@@ -940,7 +1053,7 @@ impl State {
                 for r in &e.recipients {
                     let ri = self.agencies.get_or_add(r);
                     let li = self.dlv_ix(di, ri);
-                    self.dlvs[li as usize].expected = true;
+                    self.dlvs[li as usize].bits |= EXPECTED_BIT;
                 }
                 self.rollup_doc(di, 1);
             }
@@ -993,14 +1106,14 @@ impl State {
             self.agencies
                 .get(r)
                 .and_then(|ri| self.find_dlv(di, ri))
-                .is_none_or(|li| !self.dlvs[li as usize].expected)
+                .is_none_or(|li| !self.dlvs[li as usize].expected())
         })
     }
 
     /// Fold a recipient's status into its delivery `li`.
     fn apply_status(&mut self, li: u32, s: &StatusEvent, reason: u32) {
         let at = at(s);
-        let d = &mut self.dlvs[li as usize];
+        let mut d = self.dlv(li);
         d.codes |= 1 << s.code;
         // Any status of the recipient proves arrival.
         if d.arrived_at == NO_TIME || at < d.arrived_at {
@@ -1032,6 +1145,7 @@ impl State {
             }
             _ => {}
         }
+        self.pack(li, &d);
     }
 
     /// What delivery `d` of `doc` adds to the rollups: `None` unless it is
@@ -1052,7 +1166,7 @@ impl State {
     /// the rollups.
     fn rollup_dlv(&mut self, di: u32, li: u32, sign: i64) {
         let doc = &self.docs[di as usize];
-        if let Some(c) = Self::contribution(doc, &self.dlvs[li as usize]) {
+        if let Some(c) = Self::contribution(doc, &self.dlv(li)) {
             self.rollups.apply(&c, sign);
         }
     }
@@ -1063,8 +1177,8 @@ impl State {
         if !doc.seen {
             return;
         }
-        for d in &self.dlvs[doc.range()] {
-            if let Some(c) = Self::contribution(doc, d) {
+        for li in doc.range() {
+            if let Some(c) = Self::contribution(doc, &self.dlv(li as u32)) {
                 self.rollups.apply(&c, sign);
             }
         }
@@ -1082,7 +1196,7 @@ impl State {
         let mut fresh = Rollups::default();
         for doc in &self.docs {
             for d in self.dlvs_of(doc) {
-                if let Some(c) = Self::contribution(doc, d) {
+                if let Some(c) = Self::contribution(doc, &d) {
                     fresh.apply(&c, 1);
                 }
             }
@@ -1121,9 +1235,9 @@ impl State {
                 .docs
                 .iter()
                 .map(|doc| {
-                    self.dlvs_of(doc)
+                    self.dlvs[doc.range()]
                         .iter()
-                        .filter(|d| !d.expected || !doc.seen)
+                        .filter(|d| !d.expected() || !doc.seen)
                         .count() as u64
                 })
                 .sum(),
@@ -1146,8 +1260,8 @@ impl State {
             }
             tally.groups[0].documents += 1;
             for d in self.dlvs_of(doc) {
-                if r.dlv(doc, d) {
-                    tally.add(0, d, doc);
+                if r.dlv(doc, &d) {
+                    tally.add(0, &d, doc);
                 }
             }
         }
@@ -1174,12 +1288,12 @@ impl State {
             tally.groups[s as usize].documents += 1;
             for d in self.dlvs_of(doc) {
                 if d.expected {
-                    tally.add(s, d, doc);
+                    tally.add(s, &d, doc);
                     // One delivery per (document, recipient): each is one
                     // more document received.
                     let r = 2 * d.recipient + 1;
                     tally.groups[r as usize].documents += 1;
-                    tally.add(r, d, doc);
+                    tally.add(r, &d, doc);
                 }
             }
         }
@@ -1235,7 +1349,7 @@ impl State {
                 continue;
             }
             for d in self.dlvs_of(doc) {
-                if r.dlv(doc, d) {
+                if r.dlv(doc, &d) {
                     let k = doc.sender as usize * n + d.recipient as usize;
                     if slot[k] == u32::MAX {
                         slot[k] = tally.group();
@@ -1243,7 +1357,7 @@ impl State {
                     }
                     let g = slot[k];
                     tally.groups[g as usize].documents += 1;
-                    tally.add(g, d, doc);
+                    tally.add(g, &d, doc);
                 }
             }
         }
@@ -1301,8 +1415,8 @@ impl State {
                 .or_insert_with(|| tally.group());
             tally.groups[b as usize].documents += 1;
             for d in self.dlvs_of(doc) {
-                if r.dlv(doc, d) {
-                    tally.add(b, d, doc);
+                if r.dlv(doc, &d) {
+                    tally.add(b, &d, doc);
                 }
             }
         }
@@ -1363,7 +1477,7 @@ impl State {
                 continue;
             }
             for (li, d) in doc.range().zip(self.dlvs_of(doc)) {
-                if d.arrived_at().is_none() && r.dlv(doc, d) {
+                if d.arrived_at().is_none() && r.dlv(doc, &d) {
                     // Most overdue relative to its threshold first.
                     all.push(((age * 1000) / th.max(1), di as u32, li as u32));
                 }
@@ -1376,7 +1490,7 @@ impl State {
         let list = all
             .into_iter()
             .map(|(_, di, li)| {
-                let d = &self.dlvs[li as usize];
+                let d = self.dlv(li);
                 let doc = &self.docs[di as usize];
                 Overdue {
                     document_id: ids[&di].to_string(),
@@ -1420,7 +1534,7 @@ impl State {
                 continue;
             }
             for d in self.dlvs_of(doc) {
-                if r.dlv(doc, d) {
+                if r.dlv(doc, &d) {
                     let x = d.recipient as usize;
                     expected[x] += 1;
                     if let Some(a) = d.arrived_at() {
@@ -1463,7 +1577,6 @@ impl State {
         let doc = &self.docs[di as usize];
         let mut deliveries: Vec<DeliveryView> = self
             .dlvs_of(doc)
-            .iter()
             .map(|d| DeliveryView {
                 recipient: self.agencies.name(d.recipient).to_string(),
                 expected: d.expected,
@@ -1522,7 +1635,7 @@ impl State {
                 continue;
             }
             for d in self.dlvs_of(doc) {
-                if r.dlv(doc, d) {
+                if r.dlv(doc, &d) {
                     volume[doc.sender as usize] += 1;
                     volume[d.recipient as usize] += 1;
                     let c = cells.entry((doc.sender, d.recipient)).or_default();
@@ -1744,6 +1857,43 @@ mod tests {
         );
         assert_eq!(s.top_pairs(&Filter::default(), 50), all[..50].to_vec());
         assert_eq!(s.top_pairs(&Filter::default(), usize::MAX), all);
+    }
+
+    #[test]
+    fn times_decades_away_are_kept_exactly() {
+        // Beyond the ±68 years a packed delivery holds: such a delivery
+        // keeps its times in full, including the ones it had before.
+        let year = 365 * 86400;
+        let t0 = crate::synth::JULY_2022;
+        let mut s = State::new();
+        for e in [
+            doc("D1", "A", &["B", "C"], 0, t0),
+            st("D1", "A", "B", 1, t0 + 60, ""),
+            st("D1", "A", "B", 3, t0 + 100 * year, ""),
+            st("D1", "A", "C", 2, t0 - 90 * year, "đồng hồ sai"),
+            st("D1", "A", "C", 1, t0 - 90 * year - 5, ""),
+        ] {
+            s.apply(&e);
+        }
+        let v = s.document("D1", t0, &Thresholds::default()).unwrap();
+        let (b, c) = (&v.deliveries[0], &v.deliveries[1]);
+        assert_eq!(
+            (b.arrived_at, b.accepted_at),
+            (Some(t0 + 60), Some(t0 + 100 * year))
+        );
+        assert_eq!(b.codes, vec![1, 3]);
+        assert_eq!(
+            (c.arrived_at, c.refused_at, c.refusal_reason.as_deref()),
+            (
+                Some(t0 - 90 * year - 5),
+                Some(t0 - 90 * year),
+                Some("đồng hồ sai")
+            )
+        );
+        let f = s.figures(&Filter::default());
+        assert_eq!(f.time_to_acceptance.p50, Some(100 * year));
+        assert_eq!((f.arrived, f.refused), (2, 1));
+        assert_eq!(s.agency_metrics(), s.recount_agency_metrics());
     }
 
     #[test]

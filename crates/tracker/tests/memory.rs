@@ -16,9 +16,9 @@ use docaxis_tracker::{Thresholds, Tracker};
 
 /// Heap bytes per delivery the state may hold (the history of every
 /// delivery, its share of its document included). The state keeps about
-/// 87 on a month of traffic (`cargo bench --bench memory`); it kept 284
+/// 62 on a month of traffic (`cargo bench --bench memory`); it kept 284
 /// before the deliveries were packed.
-const BOUND: f64 = 110.0;
+const BOUND: f64 = 80.0;
 
 /// Heap held by a state built from `events`, and its deliveries.
 fn state_of<'a>(events: impl Iterator<Item = &'a Event>) -> (State, usize) {
