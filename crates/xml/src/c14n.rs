@@ -434,6 +434,24 @@ impl<'x, W: Write> Canonicalizer<'x, W> {
     /// returns the mark to restore at the end tag.
     fn start_tag(&mut self, e: &Element<'x>) -> io::Result<usize> {
         let mark = self.rendered.len();
+        let own = e.prefix.unwrap_or("");
+
+        // Most elements have no attribute, and their namespace is the one
+        // the nearest output ancestor rendered for their prefix: they
+        // render nothing, which is checked without the gathering below.
+        if e.attrs.is_empty() {
+            let uri = e.ns.as_deref().unwrap_or("");
+            let rendered_above = own == "xml"
+                || self
+                    .rendered
+                    .iter()
+                    .rev()
+                    .find(|(p, _)| same(p, own))
+                    .is_some_and(|(_, u)| same(u, uri));
+            if rendered_above {
+                return self.plain_start_tag(e).map(|()| mark);
+            }
+        }
 
         // Namespaces this element visibly utilizes: its own prefix (or the
         // default namespace) and the prefixes of its attributes. The `xml`
@@ -441,7 +459,6 @@ impl<'x, W: Write> Canonicalizer<'x, W> {
         // gathered at the end of `rendered` (no allocation per element),
         // then those an output ancestor already rendered identically are
         // dropped.
-        let own = e.prefix.unwrap_or("");
         if own != "xml" {
             let uri = e.ns.clone().unwrap_or(Cow::Borrowed(""));
             self.rendered.push((own, uri));
@@ -470,16 +487,8 @@ impl<'x, W: Write> Canonicalizer<'x, W> {
             }
         }
         self.rendered[mark..].sort_unstable_by(|a, b| a.0.cmp(b.0));
-
-        // `<name>` in the source, rendering no namespace: its own
-        // canonical form.
         if self.rendered.len() == mark && e.attrs.is_empty() {
-            if let Some(end) = self.name_in_source(e.offset + 1, e.prefix, e.local) {
-                if self.source.get(e.offset) == Some(&b'<') && self.source.get(end) == Some(&b'>') {
-                    self.run(e.offset, end + 1)?;
-                    return Ok(mark);
-                }
-            }
+            return self.plain_start_tag(e).map(|()| mark);
         }
 
         self.flush_run()?;
@@ -514,6 +523,23 @@ impl<'x, W: Write> Canonicalizer<'x, W> {
         self.buf.push(b'>');
         self.maybe_flush()?;
         Ok(mark)
+    }
+
+    /// The start tag `<name>` of an element without attributes that
+    /// renders no namespace: taken from the source when it is written so
+    /// there, which makes it its own canonical form.
+    #[inline]
+    fn plain_start_tag(&mut self, e: &Element<'_>) -> io::Result<()> {
+        if let Some(end) = self.name_in_source(e.offset + 1, e.prefix, e.local) {
+            if self.source.get(e.offset) == Some(&b'<') && self.source.get(end) == Some(&b'>') {
+                return self.run(e.offset, end + 1);
+            }
+        }
+        self.flush_run()?;
+        self.buf.push(b'<');
+        write_qname(&mut self.buf, e.prefix, e.local);
+        self.buf.push(b'>');
+        self.maybe_flush()
     }
 
     /// Writes the end tag (at `end_offset` in the source; `None` for an

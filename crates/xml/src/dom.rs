@@ -728,13 +728,29 @@ impl<'a, 'l> Parser<'a, 'l> {
                 offset,
             ));
         }
-        // A byte search: ':' is ASCII, so the split falls on a character
-        // boundary (and is much cheaper than a `char` pattern).
-        let (prefix, local) = match name.bytes().position(|b| b == b':') {
+        // One pass finds the colon and applies the ASCII rule to the rest
+        // (':' is ASCII, so the split falls on a character boundary); a
+        // name with another byte, or a second colon, is looked at again.
+        let mut colon = None;
+        let mut all = NAME_CHAR;
+        for (i, &b) in name.as_bytes().iter().enumerate() {
+            if b == b':' && colon.is_none() {
+                colon = Some(i);
+            } else {
+                all &= NAME_CLASS[usize::from(b)];
+            }
+        }
+        let (prefix, local) = match colon {
             None => (None, name),
             Some(i) => (Some(&name[..i]), &name[i + 1..]),
         };
-        if prefix.is_some_and(|p| !is_ncname(p)) || !is_ncname(local) {
+        let starts = |s: &str| {
+            s.as_bytes()
+                .first()
+                .is_some_and(|&b| NAME_CLASS[usize::from(b)] & NAME_START != 0)
+        };
+        let ascii_ok = all & NAME_CHAR != 0 && prefix.is_none_or(starts) && starts(local);
+        if !ascii_ok && (prefix.is_some_and(|p| !is_ncname(p)) || !is_ncname(local)) {
             return Err(self.err(
                 XmlErrorKind::Malformed(format!("{name:?} is not a valid qualified name")),
                 offset,
