@@ -145,11 +145,8 @@ pub fn verify(
     let info = message.signature().ok_or(VerifyError::NotSigned)?;
     let expected_digest = check_scheme(info)?;
     let key_id = info.key_name.clone().ok_or(VerifyError::NoKeyName)?;
-    let signature_value: [u8; 64] = B64
-        .decode(&info.signature_value)
-        .ok()
-        .and_then(|v| v.try_into().ok())
-        .ok_or(VerifyError::BadEncoding("SignatureValue"))?;
+    let signature_value: [u8; 64] =
+        decode_exactly(&info.signature_value).ok_or(VerifyError::BadEncoding("SignatureValue"))?;
 
     let from = &message.from().organ_id;
     // The signing time is the sender's own latest hop: a claim, which the
@@ -268,14 +265,46 @@ fn check_scheme(info: &SignatureInfo) -> Result<[u8; 32], VerifyError> {
         reference.uri.as_deref().unwrap_or("(missing)"),
         "",
     )?;
-    require(
-        "Transforms",
-        &reference.transforms.join(" "),
-        &[TRANSFORM_ENVELOPED, C14N_EXCLUSIVE].join(" "),
-    )?;
+    // Compared as they are; joined into words only to report a mismatch.
+    let transforms = [TRANSFORM_ENVELOPED, C14N_EXCLUSIVE];
+    if reference.transforms != transforms {
+        require(
+            "Transforms",
+            &reference.transforms.join(" "),
+            &transforms.join(" "),
+        )?;
+    }
     require("DigestMethod", &reference.digest_method, DIGEST_SHA256)?;
-    B64.decode(&reference.digest_value)
-        .ok()
-        .and_then(|v| v.try_into().ok())
-        .ok_or(VerifyError::BadEncoding("DigestValue"))
+    decode_exactly(&reference.digest_value).ok_or(VerifyError::BadEncoding("DigestValue"))
+}
+
+/// Base64 that decodes to exactly `N` bytes (at most 64), decoded on the
+/// stack.
+fn decode_exactly<const N: usize>(text: &str) -> Option<[u8; N]> {
+    // Larger than any N used, so a longer value is seen as a wrong length;
+    // one too long for the buffer is refused by decode_slice.
+    let mut buf = [0u8; 72];
+    let n = B64.decode_slice(text, &mut buf).ok()?;
+    buf.get(..N)
+        .filter(|_| n == N)
+        .and_then(|b| b.try_into().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_values_must_have_the_exact_length() {
+        for len in [0, 31, 32, 33, 63, 64, 65, 100] {
+            let text = B64.encode(vec![7u8; len]);
+            assert_eq!(decode_exactly::<32>(&text).is_some(), len == 32, "{len}");
+            assert_eq!(decode_exactly::<64>(&text).is_some(), len == 64, "{len}");
+        }
+        assert_eq!(
+            decode_exactly::<32>(&B64.encode([5u8; 32])),
+            Some([5u8; 32])
+        );
+        assert!(decode_exactly::<32>("not base64!").is_none());
+    }
 }

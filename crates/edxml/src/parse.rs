@@ -196,7 +196,9 @@ impl<'s, 'l> Cx<'s, 'l> {
     /// where `allow_signature` lets the header carry an XML-DSig element).
     fn fields<'d, 'a>(&mut self, e: &'d Element<'a>, path: String) -> Fields<'d, 'a> {
         self.record(&path, e.offset);
-        let mut by_name = Vec::new();
+        // Sized once (text nodes make it a little large) rather than grown
+        // by doubling: a verify reads some fifteen such groups.
+        let mut by_name = Vec::with_capacity(e.children.len());
         for child in e.elements() {
             let signature = child.local == "Signature"
                 && matches!(child.ns.as_deref(), Some(DSIG_NS) | Some(EDXML_NS) | None);
