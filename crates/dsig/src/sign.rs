@@ -177,7 +177,7 @@ impl Signer {
         out.push_str(si_head);
         B64.encode_string(digest, &mut out);
         out.push_str(si_tail);
-        let value = self.key.sign(out[signed_info..].as_bytes()).to_bytes();
+        let value = self.key.sign(&out.as_bytes()[signed_info..]).to_bytes();
         out.push_str(middle);
         B64.encode_string(value, &mut out);
         out.push_str(tail);
