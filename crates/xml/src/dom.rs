@@ -427,28 +427,25 @@ impl<'a, 'l> Parser<'a, 'l> {
     fn run<S: Sink<'a>>(mut self, sink: &mut S) -> Result<(), XmlError> {
         loop {
             let offset = self.reader.buffer_position() as usize;
-            // The event is looked at where quick-xml returned it, not moved
-            // out of its `Result` first: copying it cost more than reading
-            // the tag (it was written field by field and read back whole).
-            let read = self.reader.read_event();
-            let event = match &read {
-                Ok(event) => event,
+            // The event is matched where quick-xml returned it, inside its
+            // `Result`: moved out first, it was copied (written field by
+            // field and read back whole, a stall), and kept whole, it was
+            // dropped by a call per event.
+            match self.reader.read_event() {
                 Err(e) => {
                     let at = self.reader.error_position() as usize;
                     return Err(self.err(XmlErrorKind::Malformed(e.to_string()), at));
                 }
-            };
-            match event {
-                Event::Start(start) => {
+                Ok(Event::Start(start)) => {
                     if self.root_done {
                         return Err(self.err(
                             XmlErrorKind::ContentOutsideRoot("a second root element".into()),
                             offset,
                         ));
                     }
-                    self.open(start, offset, false, sink)?;
+                    self.open(&start, offset, false, sink)?;
                 }
-                Event::Empty(start) => {
+                Ok(Event::Empty(start)) => {
                     if self.root_done {
                         return Err(self.err(
                             XmlErrorKind::ContentOutsideRoot("a second root element".into()),
@@ -463,10 +460,10 @@ impl<'a, 'l> Parser<'a, 'l> {
                             offset,
                         ));
                     }
-                    self.open(start, offset, true, sink)?;
+                    self.open(&start, offset, true, sink)?;
                     self.root_done = self.stack.is_empty();
                 }
-                Event::End(_) => {
+                Ok(Event::End(_)) => {
                     // check_end_names guarantees a matching open element.
                     let Some(open) = self.stack.pop() else {
                         return Err(self.err(
@@ -478,11 +475,11 @@ impl<'a, 'l> Parser<'a, 'l> {
                     sink.end(Some(offset));
                     self.root_done = self.stack.is_empty();
                 }
-                Event::Text(t) => {
+                Ok(Event::Text(t)) => {
                     // The input was validated as UTF-8 once, up front; text
                     // between markup is a slice of it, so it is re-borrowed
                     // rather than decoded a second time.
-                    let text = self.rebase_str(t, offset)?;
+                    let text = self.rebase_str(&t, offset)?;
                     if self.stack.is_empty() {
                         self.outside_root(text, offset)?;
                     } else if self.has_cr {
@@ -491,8 +488,8 @@ impl<'a, 'l> Parser<'a, 'l> {
                         sink.text(Cow::Borrowed(text));
                     }
                 }
-                Event::CData(c) => {
-                    let content = self.line_ends(self.rebase(c));
+                Ok(Event::CData(c)) => {
+                    let content = self.line_ends(self.rebase(&c));
                     if self.stack.is_empty() {
                         return Err(self.err(
                             XmlErrorKind::ContentOutsideRoot("a CDATA section".into()),
@@ -501,7 +498,7 @@ impl<'a, 'l> Parser<'a, 'l> {
                     }
                     sink.text(content);
                 }
-                Event::GeneralRef(r) => {
+                Ok(Event::GeneralRef(r)) => {
                     let name = self.rebase(r.as_ref());
                     let ch = resolve_reference(&name).map_err(|k| self.err(k, offset))?;
                     if self.stack.is_empty() {
@@ -512,8 +509,8 @@ impl<'a, 'l> Parser<'a, 'l> {
                     }
                     sink.text(Cow::Owned(ch.to_string()));
                 }
-                Event::Comment(_) => {}
-                Event::Decl(decl) => {
+                Ok(Event::Comment(_)) => {}
+                Ok(Event::Decl(decl)) => {
                     if let Some(enc) = decl.encoding() {
                         let enc = enc.map_err(|e| {
                             self.err(XmlErrorKind::Malformed(e.to_string()), offset)
@@ -528,7 +525,7 @@ impl<'a, 'l> Parser<'a, 'l> {
                         }
                     }
                 }
-                Event::PI(pi) => {
+                Ok(Event::PI(pi)) => {
                     let target = self.rebase_str(pi.target(), offset)?;
                     if target.eq_ignore_ascii_case("xml") {
                         return Err(self.err(
@@ -541,8 +538,10 @@ impl<'a, 'l> Parser<'a, 'l> {
                     let data = self.rebase_str(pi.content(), offset)?.trim_start();
                     sink.pi(ProcessingInstruction { target, data });
                 }
-                Event::DocType(_) => return Err(self.err(XmlErrorKind::DoctypeForbidden, offset)),
-                Event::Eof => break,
+                Ok(Event::DocType(_)) => {
+                    return Err(self.err(XmlErrorKind::DoctypeForbidden, offset))
+                }
+                Ok(Event::Eof) => break,
             }
         }
         if let Some(open) = self.stack.last() {
