@@ -8,7 +8,7 @@
 //! the records in `sent/`); it only makes the axis deliver again what was not
 //! acknowledged.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -135,7 +135,9 @@ async fn folder_loop(
         }
     };
     let mut queue: VecDeque<PathBuf> = VecDeque::new();
-    let mut taken: HashSet<PathBuf> = HashSet::new();
+    // The files in flight, by task: a task that panics still gives its
+    // file back, to be tried again.
+    let mut taken: HashMap<tokio::task::Id, PathBuf> = HashMap::new();
     let mut in_flight = JoinSet::new();
     let mut wait = base;
     let mut scan_at = Instant::now();
@@ -144,7 +146,10 @@ async fn folder_loop(
         let now = Instant::now();
         if !stopping && queue.is_empty() && now >= scan_at {
             match fsio::ready_files(&dir) {
-                Ok(files) => queue.extend(files.into_iter().filter(|f| !taken.contains(f))),
+                Ok(files) => {
+                    let busy: HashSet<&PathBuf> = taken.values().collect();
+                    queue.extend(files.into_iter().filter(|f| !busy.contains(f)));
+                }
                 Err(e) => {
                     tracing::error!(error = %e, dir = %dir.display(), "cannot read the folder");
                 }
@@ -153,15 +158,20 @@ async fn folder_loop(
         }
         while in_flight.len() < limit && !stopping {
             let Some(file) = queue.pop_front() else { break };
-            taken.insert(file.clone());
-            let adapter = adapter.clone();
-            in_flight.spawn(async move { (handle(adapter, file.clone()).await, file) });
+            let task = in_flight.spawn(handle(adapter.clone(), file.clone()));
+            taken.insert(task.id(), file);
         }
         tokio::select! {
             _ = stop.changed(), if !stopping => stopping = true,
-            Some(done) = in_flight.join_next(), if !in_flight.is_empty() => {
-                let Ok((ok, file)) = done else { continue };
-                taken.remove(&file);
+            Some(done) = in_flight.join_next_with_id(), if !in_flight.is_empty() => {
+                let (id, ok) = match done {
+                    Ok((id, ok)) => (id, ok),
+                    Err(e) => {
+                        tracing::error!(error = %e, "a file's task failed; it will be tried again");
+                        (e.id(), false)
+                    }
+                };
+                taken.remove(&id);
                 wait = backoff(wait, base, !ok);
                 if !ok {
                     // Try again later, from a fresh scan.
