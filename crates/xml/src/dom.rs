@@ -616,8 +616,9 @@ impl<'a, 'l> Parser<'a, 'l> {
             .attributes_raw()
             .iter()
             .any(|&b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
-        let attributes = any.then_some(attributes);
-        for attr in attributes.into_iter().flatten() {
+        // (`take`, not an `Option` flattened: that moved the iterator state
+        // on every step.)
+        for attr in attributes.take(if any { usize::MAX } else { 0 }) {
             let attr = attr.map_err(|e| match e {
                 quick_xml::events::attributes::AttrError::Duplicated(..) => self.err(
                     XmlErrorKind::DuplicateAttribute(format!("on <{qname}>")),
@@ -789,6 +790,10 @@ impl<'a, 'l> Parser<'a, 'l> {
     }
 
     /// Resolves a prefix (or the default namespace) in the current scope.
+    ///
+    /// Inlined: its result, returned through memory, was read back before
+    /// it was written through (a stall on every element).
+    #[inline]
     fn resolve(
         &self,
         prefix: Option<&'a str>,
