@@ -235,6 +235,8 @@ impl<'x, W: std::io::Write> Sink<'x> for SignSink<'x, W> {
     fn start(&mut self, element: Element<'x>) {
         let edxml = |local: &str| element.is(Some(EDXML_NS), local);
         let role = match self.roles.last() {
+            // Nearly every element: inside the content.
+            Some(Role::Other) => Role::Other,
             None if edxml("edXML") => Role::Root,
             None if edxml("edXMLEnvelope") => {
                 self.envelope_seen = true;
@@ -255,7 +257,7 @@ impl<'x, W: std::io::Write> Sink<'x> for SignSink<'x, W> {
             _ => Role::Other,
         };
         self.roles.push(role);
-        self.c14n.start(element);
+        self.c14n.start_element(&element);
     }
 
     #[inline]
