@@ -208,9 +208,7 @@ mod tests {
                    2026-11-22T18:00:02.000Z  INFO docaxis_adapter: ERROR in the subject is fine\n";
         let p = LogProblems::of(log);
         assert_eq!((p.errors, p.warnings, p.first.len()), (1, 1, 2));
-        let coloured =
-            "2026-11-22T18:00:00.000Z \u{1b}[33m WARN\u{1b}[0m \u{1b}[2mdocaxis\u{1b}[0m: x";
-        assert_eq!(LogProblems::of(coloured).warnings, 1);
+        assert!(p.first[1].contains("cannot publish"), "{:?}", p.first);
     }
 
     #[test]
