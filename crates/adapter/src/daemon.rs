@@ -207,24 +207,32 @@ async fn send_file(adapter: &Adapter, file: &Path) -> bool {
     let Ok(bytes) = std::fs::read(file) else {
         return true; // taken away meanwhile
     };
-    match adapter.submit(&bytes, &name).await {
-        Ok(_) => {
-            // No fsync of the outbox here: if a power cut brings the file
-            // back, its record in sent/ says it was confirmed and it is
-            // removed again without being sent twice.
+    let result = adapter.submit(&bytes, &name).await.map(|_| ());
+    // No fsync of the outbox when a file is sent: if a power cut brings it
+    // back, its record in sent/ says it was confirmed and it is removed
+    // again without being sent twice.
+    settle(adapter, file, result, "sent")
+}
+
+/// Takes a handled file out of its folder: into the spares when it was
+/// sent, into `rejected/` (with the reasons) when it was refused; false
+/// when it failed for now and stays to be tried again.
+fn settle(adapter: &Adapter, file: &Path, result: Result<(), SubmitError>, done: &str) -> bool {
+    match result {
+        Ok(()) => {
             if let Err(e) = adapter.discard(file) {
-                tracing::error!(file = %name, error = %e, "sent, but cannot remove it from the outbox");
+                tracing::error!(file = %file.display(), error = %e, "{done}, but cannot remove it from its folder");
             }
             true
         }
         Err(SubmitError::Invalid(problems)) => {
             if let Err(e) = adapter.reject(file, &problems) {
-                tracing::error!(file = %name, error = %e, "cannot move a refused file to rejected/");
+                tracing::error!(file = %file.display(), error = %e, "cannot move a refused file to rejected/");
             }
             true
         }
         Err(e) => {
-            tracing::warn!(file = %name, error = %e, "not sent now; will try again");
+            tracing::warn!(file = %file.display(), error = %e, "not sent now; will try again");
             false
         }
     }
@@ -250,24 +258,7 @@ async fn send_status_file(adapter: &Adapter, file: &Path) -> bool {
             "not a status request ({e}); write JSON like {{\"document_id\": \"000.00.00.G22,2026/01/05,12/VPCP\", \"code\": \"03\", \"description\": \"\"}}"
         )])),
     };
-    match result {
-        Ok(()) => {
-            if let Err(e) = adapter.discard(file) {
-                tracing::error!(file = %file.display(), error = %e, "status sent, but cannot remove its request from status-outbox/");
-            }
-            true
-        }
-        Err(SubmitError::Invalid(problems)) => {
-            if let Err(e) = adapter.reject(file, &problems) {
-                tracing::error!(error = %e, "cannot move a refused status request to rejected/");
-            }
-            true
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "status not sent now; will try again");
-            false
-        }
-    }
+    settle(adapter, file, result, "status sent")
 }
 
 async fn receive_loop(adapter: Arc<Adapter>, mut stop: watch::Receiver<bool>) {
